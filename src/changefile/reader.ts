@@ -1,0 +1,232 @@
+/**
+ * Reads one change file, ours or Google Datastream's (JSON lines, optionally gzipped, or Avro),
+ * as a stream of events. A line that cannot be used becomes a dead letter (file, line, code,
+ * reason, the raw text) and reading goes on: one bad line never costs the good ones around it.
+ */
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import avro from 'avsc';
+import { type ChangeEvent, columnFromSqlType, type ColumnSchema, TabletimeError, type TableSchema } from '../core/index.ts';
+import { avroColumn, type AvroColumn, avroValueToWire, bigintLongType, envelopeToWire } from './datastream-avro.ts';
+import { columnsByName, eventFromWire, type LineContext, parseJsonExact, type SchemaLookup } from './line-format.ts';
+import type { SchemaRegistry } from './schema-registry.ts';
+import type { WireValue } from './value-encoding.ts';
+
+export interface DeadLetter {
+  readonly file: string;
+  /** 1-based line number (JSON) or record number (Avro). */
+  readonly line: number;
+  readonly code: string;
+  readonly reason: string;
+  /** The line as it was (JSON), or a description of the record (Avro). */
+  readonly raw: string;
+}
+
+export type ReadItem =
+  | { readonly kind: 'event'; readonly event: ChangeEvent; readonly line: number }
+  | { readonly kind: 'dead-letter'; readonly deadLetter: DeadLetter };
+
+/** Real SQL types of some columns, for files that do not carry them (Datastream's). */
+export type ColumnHints = (database: string, table: string) => Readonly<Record<string, string>> | undefined;
+
+export interface ReadChangeFileOptions {
+  /** The bucket's schema registry: gives exact types to our own JSON files. */
+  readonly registry?: SchemaRegistry;
+  readonly columnHints?: ColumnHints;
+  readonly signal?: AbortSignal;
+}
+
+export type ChangeFileFormat = 'json' | 'json-gzip' | 'avro';
+
+/** Tells the format by the first bytes, not the name: 'Obj\x01' is Avro, 1f 8b is gzip. */
+export async function detectFormat(path: string): Promise<ChangeFileFormat> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    if (bytesRead >= 4 && head.toString('latin1', 0, 4) === 'Obj\u0001') return 'avro';
+    if (bytesRead >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'json-gzip';
+    return 'json';
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The stand-in row index for files without `row_index` (Datastream's): the event's place among the
+ * consecutive lines that share one binlog position. A change re-sent in another file then gets the
+ * same index, and so the same version id.
+ */
+class RowOrdinal {
+  #key = '';
+  #count = 0;
+
+  next(wire: WireValue): number {
+    const meta = wire !== null && typeof wire === 'object' && !Array.isArray(wire) ? (wire as Record<string, WireValue>).source_metadata : undefined;
+    let key = '';
+    if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) {
+      const m = meta as Record<string, WireValue>;
+      key = `${String(m.log_file ?? m.binlog_file)}:${String(m.log_position ?? m.binlog_position)}`;
+    }
+    if (key === this.#key) return ++this.#count;
+    this.#key = key;
+    this.#count = 0;
+    return 0;
+  }
+}
+
+function deadLetterFrom(err: unknown, file: string, line: number, raw: string): DeadLetter {
+  if (err instanceof TabletimeError && err.kind === 'input') return { file, line, code: err.code, reason: err.message, raw };
+  throw err; // not bad input: a bug or an I/O failure must not be filed as a dead letter
+}
+
+function hintContext(hints: ColumnHints | undefined, database: string, table: string): LineContext | undefined {
+  const h = hints?.(database, table);
+  if (!h) return undefined;
+  const columns = new Map<string, ColumnSchema>();
+  for (const [name, sqlType] of Object.entries(h)) columns.set(name, columnFromSqlType(name, sqlType));
+  return { columns, complete: false };
+}
+
+async function* readJsonLines(
+  path: string,
+  gzip: boolean,
+  options: ReadChangeFileOptions,
+): AsyncGenerator<ReadItem> {
+  const registered = new Map<string, { schema: TableSchema; ctx: LineContext } | null>();
+  const lookup: SchemaLookup = (key, database, table) => {
+    const found = registered.get(key);
+    if (found) return found.ctx;
+    return hintContext(options.columnHints, database, table);
+  };
+  const source = createReadStream(path, { signal: options.signal });
+  const stream = gzip ? source.pipe(createGunzip()) : source;
+  source.on('error', (err) => stream.destroy(err));
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let lineNo = 0;
+  const ordinal = new RowOrdinal();
+
+  async function* handle(text: string): AsyncGenerator<ReadItem> {
+    lineNo++;
+    if (text.trim() === '') return;
+    try {
+      const parsed = parseJsonExact(text);
+      const key =
+        parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && 'schema_key' in parsed
+          ? (parsed as { schema_key?: WireValue }).schema_key
+          : undefined;
+      if (typeof key === 'string' && options.registry && !registered.has(key)) {
+        const schema = await options.registry.get(key);
+        registered.set(key, schema ? { schema, ctx: { columns: columnsByName(schema), complete: true } } : null);
+      }
+      const event = eventFromWire(parsed as Record<string, WireValue>, ordinal.next(parsed), lookup);
+      const known = typeof key === 'string' ? registered.get(key) : undefined;
+      if (known && (known.schema.database !== event.database || known.schema.table !== event.table)) {
+        yield {
+          kind: 'dead-letter',
+          deadLetter: {
+            file: path,
+            line: lineNo,
+            code: 'SCHEMA_MISMATCH',
+            reason: `schema_key ${String(key)} belongs to ${known.schema.database}.${known.schema.table}, not ${event.database}.${event.table}`,
+            raw: text,
+          },
+        };
+        return;
+      }
+      yield { kind: 'event', event, line: lineNo };
+    } catch (err) {
+      yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, lineNo, text) };
+    }
+  }
+
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    pending += decoder.write(chunk);
+    let start = 0;
+    let nl: number;
+    while ((nl = pending.indexOf('\n', start)) !== -1) {
+      yield* handle(pending.slice(start, nl));
+      start = nl + 1;
+    }
+    pending = pending.slice(start);
+  }
+  pending += decoder.end();
+  // A last line without its newline: a file cut short. It is read like any other; if it is cut
+  // inside the JSON it becomes a dead letter, never a crash.
+  if (pending !== '') yield* handle(pending);
+}
+
+interface AvroPayloadSchema {
+  fields: { name: string; type: unknown }[];
+}
+
+async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGenerator<ReadItem> {
+  let payloadSchema: AvroPayloadSchema | undefined;
+  const decoder = avro.createFileDecoder(path, {
+    parseHook: (schema: avro.Schema) => {
+      const fields = (schema as { fields?: { name: string; type: unknown }[] }).fields;
+      const payload = fields?.find((f) => f.name === 'payload');
+      payloadSchema = payload?.type as AvroPayloadSchema | undefined;
+      return avro.Type.forSchema(schema, { registry: { long: bigintLongType } });
+    },
+  });
+  const contexts = new Map<string, { columns: AvroColumn[]; ctx: LineContext }>();
+  const contextFor = (database: string, table: string) => {
+    const id = `${database}\u0000${table}`;
+    let found = contexts.get(id);
+    if (!found) {
+      const hints = options.columnHints?.(database, table);
+      const columns = (payloadSchema?.fields ?? []).map((f) => avroColumn(f.name, f.type, hints?.[f.name]));
+      found = { columns, ctx: { columns: new Map(columns.map((c) => [c.column.name, c.column])), complete: true } };
+      contexts.set(id, found);
+    }
+    return found;
+  };
+  let record = 0;
+  const ordinal = new RowOrdinal();
+  try {
+    for await (const rec of decoder as AsyncIterable<Record<string, unknown>>) {
+      record++;
+      if (options.signal?.aborted) throw options.signal.reason;
+      try {
+        const { payload, ...envelope } = rec;
+        const wire = envelopeToWire(envelope) as Record<string, WireValue>;
+        const meta = wire.source_metadata as Record<string, WireValue> | undefined;
+        const database = typeof meta?.database === 'string' ? meta.database : '';
+        const table = typeof meta?.table === 'string' ? meta.table : '';
+        const { columns, ctx } = contextFor(database, table);
+        const wirePayload: Record<string, WireValue> = {};
+        const rawPayload = (payload ?? {}) as Record<string, unknown>;
+        for (const col of columns) wirePayload[col.column.name] = avroValueToWire(rawPayload[col.column.name], col);
+        wire.payload = wirePayload;
+        const event = eventFromWire(wire, ordinal.next(wire), () => ctx);
+        yield { kind: 'event', event, line: record };
+      } catch (err) {
+        yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, record, `avro record ${record}`) };
+      }
+    }
+  } catch (err) {
+    if (options.signal?.aborted) throw err;
+    // The container itself is damaged (cut short, bad sync marker): what came before is kept.
+    yield {
+      kind: 'dead-letter',
+      deadLetter: {
+        file: path,
+        line: record + 1,
+        code: 'MALFORMED_AVRO',
+        reason: `Avro file unreadable after record ${record}: ${(err as Error).message}`,
+        raw: '',
+      },
+    };
+  }
+}
+
+/** Reads every event of one change file, in file order. */
+export async function* readChangeFile(path: string, options: ReadChangeFileOptions = {}): AsyncGenerator<ReadItem> {
+  const format = await detectFormat(path);
+  if (format === 'avro') yield* readAvro(path, options);
+  else yield* readJsonLines(path, format === 'json-gzip', options);
+}

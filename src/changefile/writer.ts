@@ -1,0 +1,225 @@
+/**
+ * Writes change events into files in the bucket, Datastream's way: one file stream per table,
+ * under `<database>_<table>/yyyy/mm/dd/hh/mm/<file>`, rotated by size, by age and when the table's
+ * schema changes. A file is written under `_tabletime/tmp/` and moved to its place only when it is
+ * complete and fsynced, so a reader never sees half a file. The caller (capture) decides when
+ * files must be durable: `finalizeAll()` returns only once every event written so far is.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { type ChangeEvent, objectName, positionKey, type SourcePosition, type TableSchema } from '../core/index.ts';
+import { publishFile } from './fs-durable.ts';
+import { formatChangeLine } from './line-format.ts';
+import { META_DIR, SchemaRegistry, schemaKey } from './schema-registry.ts';
+
+export interface ChangeFileWriterOptions {
+  readonly bucketDir: string;
+  /** Rotate a file once it holds this many bytes (before compression). Default 16 MiB. */
+  readonly maxFileBytes?: number;
+  /** Rotate a file this long after its first event, at the next write or `finalizeExpired()`. Default 1 s. */
+  readonly maxFileAgeMs?: number;
+  /** Gzip the files (`.jsonl.gz`). Default false. */
+  readonly gzip?: boolean;
+  /** Bytes kept in memory per open file before they are appended to it. Default 1 MiB. */
+  readonly bufferBytes?: number;
+  /** The clock, for tests. */
+  readonly now?: () => number;
+}
+
+export interface CompletedFile {
+  /** Absolute path of the published file. */
+  readonly path: string;
+  /** Path inside the bucket, with '/' separators (what a notification carries). */
+  readonly objectPath: string;
+  readonly database: string;
+  readonly table: string;
+  readonly schemaKey: string;
+  readonly events: number;
+  readonly bytes: number;
+  readonly firstPosition: SourcePosition;
+  readonly lastPosition: SourcePosition;
+}
+
+interface OpenFile {
+  readonly database: string;
+  readonly table: string;
+  readonly schemaKey: string;
+  readonly schema: TableSchema;
+  readonly tmpPath: string;
+  readonly handle: FileHandle;
+  readonly openedAtMs: number;
+  readonly uuidPrefix: string;
+  firstPosition: SourcePosition;
+  firstKey: string;
+  lastPosition: SourcePosition;
+  events: number;
+  bytes: number;
+  buffered: string[];
+  bufferedBytes: number;
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+export class ChangeFileWriter implements AsyncDisposable {
+  readonly #bucketDir: string;
+  readonly #tmpDir: string;
+  readonly #maxFileBytes: number;
+  readonly #maxFileAgeMs: number;
+  readonly #gzip: boolean;
+  readonly #bufferBytes: number;
+  readonly #now: () => number;
+  readonly #registry: SchemaRegistry;
+  readonly #open = new Map<string, OpenFile>();
+  readonly #schemaKeys = new WeakMap<TableSchema, string>();
+
+  constructor(options: ChangeFileWriterOptions) {
+    this.#bucketDir = options.bucketDir;
+    this.#tmpDir = join(options.bucketDir, META_DIR, 'tmp');
+    this.#maxFileBytes = options.maxFileBytes ?? 16 * 1024 * 1024;
+    this.#maxFileAgeMs = options.maxFileAgeMs ?? 1_000;
+    this.#gzip = options.gzip ?? false;
+    this.#bufferBytes = options.bufferBytes ?? 1024 * 1024;
+    this.#now = options.now ?? Date.now;
+    this.#registry = new SchemaRegistry(options.bucketDir);
+  }
+
+  /** The schema key of `schema` (what events written with it must carry in `schemaKey`). */
+  keyOf(schema: TableSchema): string {
+    let key = this.#schemaKeys.get(schema);
+    if (key === undefined) {
+      key = schemaKey(schema);
+      this.#schemaKeys.set(schema, key);
+    }
+    return key;
+  }
+
+  /**
+   * Appends one event. `schema` is the table's schema at the event's position; a schema different
+   * from the open file's closes that file first. Returns the files this write completed.
+   */
+  async write(event: ChangeEvent, schema: TableSchema): Promise<CompletedFile[]> {
+    const completed: CompletedFile[] = [];
+    const object = objectName(event.database, event.table);
+    const key = this.keyOf(schema);
+    let file = this.#open.get(object);
+    if (file && (file.schemaKey !== key || this.#now() - file.openedAtMs >= this.#maxFileAgeMs)) {
+      completed.push(await this.#finalize(file));
+      file = undefined;
+    }
+    if (!file) file = await this.#openFile(event, schema, key);
+    const line = `${formatChangeLine({ ...event, schemaKey: key, uuid: this.#uuid(file) }, schema)}\n`;
+    file.buffered.push(line);
+    file.bufferedBytes += Buffer.byteLength(line);
+    file.events++;
+    file.lastPosition = event.position;
+    if (file.bufferedBytes >= this.#bufferBytes) await this.#flushBuffer(file);
+    if (file.bytes + file.bufferedBytes >= this.#maxFileBytes) completed.push(await this.#finalize(file));
+    return completed;
+  }
+
+  /** Completes every file older than the age limit. */
+  async finalizeExpired(): Promise<CompletedFile[]> {
+    const now = this.#now();
+    const completed: CompletedFile[] = [];
+    for (const file of [...this.#open.values()]) {
+      if (now - file.openedAtMs >= this.#maxFileAgeMs) completed.push(await this.#finalize(file));
+    }
+    return completed;
+  }
+
+  /** Completes every open file: when it returns, every event written so far is durable and visible. */
+  async finalizeAll(): Promise<CompletedFile[]> {
+    const completed: CompletedFile[] = [];
+    for (const file of [...this.#open.values()]) completed.push(await this.#finalize(file));
+    return completed;
+  }
+
+  /** Throws away the open files (their events were never made durable; capture re-reads them). */
+  async abort(): Promise<void> {
+    for (const file of [...this.#open.values()]) {
+      this.#open.delete(objectName(file.database, file.table));
+      await file.handle.close().catch(() => undefined);
+      await rm(file.tmpPath, { force: true });
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort();
+  }
+
+  #uuid(file: OpenFile): string {
+    // Datastream's uuid shape: a per-file prefix and a counter. Not an identity: see versionId().
+    return `${file.uuidPrefix}${file.events.toString(16).padStart(8, '0')}`;
+  }
+
+  async #openFile(event: ChangeEvent, schema: TableSchema, key: string): Promise<OpenFile> {
+    await this.#registry.put(schema); // durable before any file naming the key is visible
+    await mkdir(this.#tmpDir, { recursive: true });
+    const tmpPath = join(this.#tmpDir, `${objectName(event.database, event.table)}.${randomBytes(6).toString('hex')}.tmp`);
+    const handle = await open(tmpPath, 'w');
+    const file: OpenFile = {
+      database: event.database,
+      table: event.table,
+      schemaKey: key,
+      schema,
+      tmpPath,
+      handle,
+      openedAtMs: this.#now(),
+      uuidPrefix: randomUUID().slice(0, 28),
+      firstPosition: event.position,
+      firstKey: positionKey(event.position, event.changeType),
+      lastPosition: event.position,
+      events: 0,
+      bytes: 0,
+      buffered: [],
+      bufferedBytes: 0,
+    };
+    this.#open.set(objectName(event.database, event.table), file);
+    return file;
+  }
+
+  async #flushBuffer(file: OpenFile): Promise<void> {
+    if (file.buffered.length === 0) return;
+    const text = file.buffered.join('');
+    // Each flush of a gzipped file is one gzip member; a file of several members is valid gzip.
+    const data = this.#gzip ? gzipSync(text) : Buffer.from(text);
+    await file.handle.write(data);
+    file.bytes += file.bufferedBytes;
+    file.buffered = [];
+    file.bufferedBytes = 0;
+  }
+
+  async #finalize(file: OpenFile): Promise<CompletedFile> {
+    this.#open.delete(objectName(file.database, file.table));
+    await this.#flushBuffer(file);
+    await file.handle.sync();
+    await file.handle.close();
+    const opened = new Date(file.openedAtMs);
+    const folder = [
+      opened.getUTCFullYear(),
+      pad2(opened.getUTCMonth() + 1),
+      pad2(opened.getUTCDate()),
+      pad2(opened.getUTCHours()),
+      pad2(opened.getUTCMinutes()),
+    ].join('/');
+    const object = objectName(file.database, file.table);
+    // The name starts with the first event's position, so names sort in source order within a folder.
+    const name = `tt_${file.firstKey.replaceAll(':', '-')}_${randomBytes(4).toString('hex')}.jsonl${this.#gzip ? '.gz' : ''}`;
+    const objectPath = `${object}/${folder}/${name}`;
+    const path = join(this.#bucketDir, ...objectPath.split('/'));
+    await publishFile(file.tmpPath, path);
+    return {
+      path,
+      objectPath,
+      database: file.database,
+      table: file.table,
+      schemaKey: file.schemaKey,
+      events: file.events,
+      bytes: file.bytes,
+      firstPosition: file.firstPosition,
+      lastPosition: file.lastPosition,
+    };
+  }
+}

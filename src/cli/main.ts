@@ -1,0 +1,57 @@
+/**
+ * The `tabletime` command line. Each subcommand lives in its own file; this one only wires them.
+ * Errors of ours print as one line (`tabletime: CODE: message`) and exit 1 (2 for usage);
+ * anything else is a bug and prints its stack.
+ */
+import { Command, CommanderError } from 'commander';
+import { TabletimeError } from '../core/index.ts';
+import { demo } from './demo.ts';
+import { devMariadb } from './dev-mariadb-command.ts';
+import { inspect } from './inspect.ts';
+
+const program = new Command();
+program
+  .name('tabletime')
+  .description('Full, queryable history of MySQL/MariaDB tables from the binary log.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('demo')
+  .description('Start a throw-away MariaDB with binlog on and show what the pipeline will do with it')
+  .option('--keep', 'leave the server running (stop it with `tabletime dev-mariadb stop --dir DIR`)')
+  .action(async (opts: { keep?: boolean }) => {
+    process.exitCode = await demo({ keep: opts.keep === true, out: process.stdout });
+  });
+
+program
+  .command('dev-mariadb')
+  .description('Start, stop or show the development MariaDB (binlog ROW/FULL, time zone Pacific/Apia)')
+  .argument('<action>', 'start | stop | status')
+  .option('--dir <dir>', 'the server folder (datadir, socket, log)', '.dev/mariadb')
+  .option('--port <port>', 'the TCP port (default: a free one)')
+  .action(async (action: string, opts: { dir: string; port?: string }) => {
+    process.exitCode = await devMariadb(action, opts, process.stdout);
+  });
+
+program
+  .command('inspect')
+  .description('Print the events of change files (ours or Google Datastream\'s, JSON or Avro), one JSON object a line')
+  .argument('<files...>', 'change files')
+  .action(async (files: string[]) => {
+    process.exitCode = await inspect(files, process.stdout, process.stderr);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof TabletimeError) {
+    process.stderr.write(`tabletime: ${err.code}: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Where a change sits in the source. Versions of one key are ordered by this (ARCHITECTURE.md
+ * contract 3): snapshot versions first, then (binlog file sequence, position of the rows event,
+ * row index inside the event, and for a key change UPDATE-DELETE before UPDATE-INSERT).
+ * Timestamps and arrival order never decide.
+ */
+export type ChangeType = 'INSERT' | 'UPDATE-INSERT' | 'UPDATE-DELETE' | 'DELETE';
+
+export const CHANGE_TYPES: readonly ChangeType[] = ['INSERT', 'UPDATE-INSERT', 'UPDATE-DELETE', 'DELETE'];
+
+export interface SourcePosition {
+  /** True for a snapshot (backfill) row; its binlog coordinates are then empty. */
+  readonly snapshot: boolean;
+  readonly logFile: string;
+  readonly logPosition: number;
+  /** The row's index inside its rows event (or, for files that lack it, its order in the file). */
+  readonly rowIndex: number;
+  readonly gtid?: string | null;
+}
+
+/** The numeric sequence of a binlog file name: 'mysql-bin.000014' -> 14. */
+export function binlogSequence(logFile: string): number {
+  const dot = logFile.lastIndexOf('.');
+  const seq = Number.parseInt(logFile.slice(dot + 1), 10);
+  return Number.isFinite(seq) ? seq : 0;
+}
+
+/**
+ * One canonical, byte-wise sortable text for a change's place in the source order. Stores keep it
+ * in a column and sort by it; it is also the input of the version id.
+ *   snapshot:  '0:<row index, 12 digits>'
+ *   binlog:    '1:<file sequence, 10 digits>:<position, 15 digits>:<row index, 9 digits>:<0|1>'
+ * The last digit puts a key change's UPDATE-DELETE (0) before its UPDATE-INSERT (1).
+ */
+export function positionKey(pos: SourcePosition, changeType: ChangeType): string {
+  if (pos.snapshot) return `0:${String(pos.rowIndex).padStart(12, '0')}`;
+  const sub = changeType === 'UPDATE-DELETE' ? '0' : '1';
+  return (
+    `1:${String(binlogSequence(pos.logFile)).padStart(10, '0')}:` +
+    `${String(pos.logPosition).padStart(15, '0')}:${String(pos.rowIndex).padStart(9, '0')}:${sub}`
+  );
+}
+
+export function comparePositions(
+  a: SourcePosition,
+  aType: ChangeType,
+  b: SourcePosition,
+  bType: ChangeType,
+): number {
+  const ka = positionKey(a, aType);
+  const kb = positionKey(b, bType);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
