@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
-  console.error('tabletime: dist/ is missing; run `npm ci` (or `npm run build`) in the tabletime folder first');
+  console.error(
+    'tabletime: dist/ is missing; run `npm ci` (or `npm run build`) in the tabletime folder first',
+  );
   process.exit(1);
 }
 await import(main.href);

@@ -7,12 +7,7 @@
  * So a column's kind comes from the Avro type unless the caller gives a hint (its real SQL type).
  */
 import avro from 'avsc';
-import {
-  columnFromSqlType,
-  type ColumnSchema,
-  formatEpochMicros,
-  formatTimeMicros,
-} from '../core/index.ts';
+import { columnFromSqlType, type ColumnSchema, formatEpochMicros, formatTimeMicros } from '../core/index.ts';
 import type { WireValue } from './value-encoding.ts';
 
 /** Avro longs as bigints: avsc's default refuses longs beyond 2^53 ('potential precision loss'). */
@@ -56,7 +51,7 @@ function nonNull(type: unknown): unknown {
 /** Maps one Avro payload field to a column. `hint` is the real SQL type when the caller knows it. */
 export function avroColumn(name: string, fieldType: unknown, hint: string | undefined): AvroColumn {
   const t = nonNull(fieldType);
-  const obj: AvroFieldType = typeof t === 'object' && t !== null && !Array.isArray(t) ? (t as AvroFieldType) : { type: t };
+  const obj: AvroFieldType = typeof t === 'object' && t !== null && !Array.isArray(t) ? t : { type: t };
   const base = typeof obj.type === 'string' ? obj.type : 'unknown';
   let sqlType: string;
   let toMicros = 1n;
@@ -82,6 +77,7 @@ export function avroColumn(name: string, fieldType: unknown, hint: string | unde
     case 'number':
       sqlType = 'bigint unsigned';
       break;
+    case undefined:
     default:
       if (base === 'record' && obj.fields?.some((f) => f.name === 'timestamp')) sqlType = 'timestamp(6)';
       else if (base === 'int' || base === 'boolean') sqlType = 'int';

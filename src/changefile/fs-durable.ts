@@ -23,7 +23,11 @@ export async function publishFile(from: string, to: string): Promise<void> {
 }
 
 /** Writes a whole small file durably: temp file, fsync, rename, fsync the folder. */
-export async function writeFileDurable(path: string, data: string | Uint8Array, tmpPath: string): Promise<void> {
+export async function writeFileDurable(
+  path: string,
+  data: string | Uint8Array,
+  tmpPath: string,
+): Promise<void> {
   await mkdir(dirname(tmpPath), { recursive: true });
   const handle = await open(tmpPath, 'w');
   try {

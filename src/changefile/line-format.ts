@@ -90,6 +90,15 @@ export function parseJsonExact(text: string): WireValue {
   return losslessParse(text, null, parseNumber) as WireValue;
 }
 
+/** Parses one change-file line; text that is not JSON is an InputError (a dead letter). */
+export function parseJsonLine(text: string): WireValue {
+  try {
+    return parseJsonExact(text);
+  } catch (err) {
+    throw new InputError('MALFORMED_JSON', `not valid JSON (${(err as Error).message})`);
+  }
+}
+
 type WireObject = { [k: string]: WireValue };
 
 function isObject(v: WireValue | undefined): v is WireObject {
@@ -100,7 +109,10 @@ function str(obj: WireObject, key: string, required = true): string {
   const v = obj[key];
   if (typeof v === 'string') return v;
   if (!required && (v === undefined || v === null)) return '';
-  throw new InputError('MALFORMED_EVENT', `field ${key} must be a string, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+  throw new InputError(
+    'MALFORMED_EVENT',
+    `field ${key} must be a string, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`,
+  );
 }
 
 function num(v: WireValue | undefined): number | null {
@@ -148,39 +160,29 @@ function decodeRow(wire: WireValue | undefined, field: string, ctx: LineContext 
  * (Datastream's files): the reader passes the event's place among lines of the same position.
  * Throws InputError (code MALFORMED_EVENT, VALUE_TYPE, …) for anything that is not a usable event.
  */
-export function parseChangeLine(
-  text: string,
-  ordinal: number,
-  schemaFor: SchemaLookup,
-): ChangeEvent {
-  let parsed: WireValue;
-  try {
-    parsed = parseJsonExact(text);
-  } catch (err) {
-    throw new InputError('MALFORMED_JSON', `not valid JSON (${(err as Error).message})`);
-  }
+export function parseChangeLine(text: string, ordinal: number, schemaFor: SchemaLookup): ChangeEvent {
+  const parsed = parseJsonLine(text);
   if (!isObject(parsed)) throw new InputError('MALFORMED_EVENT', 'a change line must be a JSON object');
   return eventFromWire(parsed, ordinal, schemaFor);
 }
 
 /** Builds a ChangeEvent from a parsed envelope (JSON lines, or an Avro record turned into wire values). */
-export function eventFromWire(
-  obj: WireObject,
-  ordinal: number,
-  schemaFor: SchemaLookup,
-): ChangeEvent {
+export function eventFromWire(obj: WireObject, ordinal: number, schemaFor: SchemaLookup): ChangeEvent {
   const meta = obj.source_metadata;
   if (!isObject(meta)) throw new InputError('MALFORMED_EVENT', 'field source_metadata is missing');
   const readMethod = str(obj, 'read_method');
   const snapshot = readMethod.includes('backfill');
   const rawType = meta.change_type ?? (snapshot ? 'INSERT' : null);
   if (typeof rawType !== 'string' || !(CHANGE_TYPES as readonly string[]).includes(rawType)) {
-    throw new InputError('MALFORMED_EVENT', `change_type ${JSON.stringify(rawType)} is not one of ${CHANGE_TYPES.join(', ')}`);
+    throw new InputError(
+      'MALFORMED_EVENT',
+      `change_type ${JSON.stringify(rawType)} is not one of ${CHANGE_TYPES.join(', ')}`,
+    );
   }
   const changeType = rawType as ChangeType;
   // GTID-mode Datastream files name the coordinates binlog_file/binlog_position.
-  const logFile = (meta.log_file ?? meta.binlog_file ?? null) as WireValue;
-  const logPosition = num((meta.log_position ?? meta.binlog_position ?? null) as WireValue);
+  const logFile = meta.log_file ?? meta.binlog_file ?? null;
+  const logPosition = num(meta.log_position ?? meta.binlog_position ?? null);
   if (!snapshot && (typeof logFile !== 'string' || logFile === '' || logPosition === null)) {
     throw new InputError('MALFORMED_EVENT', 'a binlog change needs log_file and log_position');
   }
@@ -199,7 +201,10 @@ export function eventFromWire(
     try {
       commitTimestampUs = parseUtcMicros(commit);
     } catch {
-      throw new InputError('MALFORMED_EVENT', `commit_timestamp ${JSON.stringify(commit)} is not a UTC timestamp`);
+      throw new InputError(
+        'MALFORMED_EVENT',
+        `commit_timestamp ${JSON.stringify(commit)} is not a UTC timestamp`,
+      );
     }
   }
   const gtid = meta.gtid;
@@ -220,7 +225,7 @@ export function eventFromWire(
     commitTimestampUs,
     sourceTimestampMs: timeMs(obj.source_timestamp, 'source_timestamp'),
     readTimestampMs: timeMs(obj.read_timestamp, 'read_timestamp'),
-    primaryKeys: primaryKeys as string[],
+    primaryKeys,
     schemaKey,
     payload: decodeRow(obj.payload, 'payload', ctx),
     before: before === undefined || before === null ? null : decodeRow(before, 'payload_before', ctx),

@@ -8,9 +8,27 @@ import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import avro from 'avsc';
-import { type ChangeEvent, columnFromSqlType, type ColumnSchema, TabletimeError, type TableSchema } from '../core/index.ts';
-import { avroColumn, type AvroColumn, avroValueToWire, bigintLongType, envelopeToWire } from './datastream-avro.ts';
-import { columnsByName, eventFromWire, type LineContext, parseJsonExact, type SchemaLookup } from './line-format.ts';
+import {
+  type ChangeEvent,
+  columnFromSqlType,
+  type ColumnSchema,
+  TabletimeError,
+  type TableSchema,
+} from '../core/index.ts';
+import {
+  avroColumn,
+  type AvroColumn,
+  avroValueToWire,
+  bigintLongType,
+  envelopeToWire,
+} from './datastream-avro.ts';
+import {
+  columnsByName,
+  eventFromWire,
+  type LineContext,
+  parseJsonLine,
+  type SchemaLookup,
+} from './line-format.ts';
 import type { SchemaRegistry } from './schema-registry.ts';
 import type { WireValue } from './value-encoding.ts';
 
@@ -64,11 +82,17 @@ class RowOrdinal {
   #count = 0;
 
   next(wire: WireValue): number {
-    const meta = wire !== null && typeof wire === 'object' && !Array.isArray(wire) ? (wire as Record<string, WireValue>).source_metadata : undefined;
+    const meta =
+      wire !== null && typeof wire === 'object' && !Array.isArray(wire)
+        ? (wire as Record<string, WireValue>).source_metadata
+        : undefined;
     let key = '';
     if (meta !== null && typeof meta === 'object' && !Array.isArray(meta)) {
       const m = meta as Record<string, WireValue>;
-      key = `${String(m.log_file ?? m.binlog_file)}:${String(m.log_position ?? m.binlog_position)}`;
+      key = JSON.stringify([
+        m.log_file ?? m.binlog_file ?? null,
+        m.log_position ?? m.binlog_position ?? null,
+      ]);
     }
     if (key === this.#key) return ++this.#count;
     this.#key = key;
@@ -78,11 +102,16 @@ class RowOrdinal {
 }
 
 function deadLetterFrom(err: unknown, file: string, line: number, raw: string): DeadLetter {
-  if (err instanceof TabletimeError && err.kind === 'input') return { file, line, code: err.code, reason: err.message, raw };
+  if (err instanceof TabletimeError && err.kind === 'input')
+    return { file, line, code: err.code, reason: err.message, raw };
   throw err; // not bad input: a bug or an I/O failure must not be filed as a dead letter
 }
 
-function hintContext(hints: ColumnHints | undefined, database: string, table: string): LineContext | undefined {
+function hintContext(
+  hints: ColumnHints | undefined,
+  database: string,
+  table: string,
+): LineContext | undefined {
   const h = hints?.(database, table);
   if (!h) return undefined;
   const columns = new Map<string, ColumnSchema>();
@@ -113,14 +142,17 @@ async function* readJsonLines(
     lineNo++;
     if (text.trim() === '') return;
     try {
-      const parsed = parseJsonExact(text);
+      const parsed = parseJsonLine(text);
       const key =
         parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && 'schema_key' in parsed
           ? (parsed as { schema_key?: WireValue }).schema_key
           : undefined;
       if (typeof key === 'string' && options.registry && !registered.has(key)) {
         const schema = await options.registry.get(key);
-        registered.set(key, schema ? { schema, ctx: { columns: columnsByName(schema), complete: true } } : null);
+        registered.set(
+          key,
+          schema ? { schema, ctx: { columns: columnsByName(schema), complete: true } } : null,
+        );
       }
       const event = eventFromWire(parsed as Record<string, WireValue>, ordinal.next(parsed), lookup);
       const known = typeof key === 'string' ? registered.get(key) : undefined;
@@ -131,7 +163,7 @@ async function* readJsonLines(
             file: path,
             line: lineNo,
             code: 'SCHEMA_MISMATCH',
-            reason: `schema_key ${String(key)} belongs to ${known.schema.database}.${known.schema.table}, not ${event.database}.${event.table}`,
+            reason: `schema_key ${event.schemaKey} belongs to ${known.schema.database}.${known.schema.table}, not ${event.database}.${event.table}`,
             raw: text,
           },
         };
@@ -165,14 +197,19 @@ interface AvroPayloadSchema {
 
 async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGenerator<ReadItem> {
   let payloadSchema: AvroPayloadSchema | undefined;
-  const decoder = avro.createFileDecoder(path, {
+  let headerRead = false;
+  const decoder = new avro.streams.BlockDecoder({
     parseHook: (schema: avro.Schema) => {
       const fields = (schema as { fields?: { name: string; type: unknown }[] }).fields;
       const payload = fields?.find((f) => f.name === 'payload');
       payloadSchema = payload?.type as AvroPayloadSchema | undefined;
+      headerRead = true;
       return avro.Type.forSchema(schema, { registry: { long: bigintLongType } });
     },
   });
+  const source = createReadStream(path, { signal: options.signal });
+  source.on('error', (err) => decoder.destroy(err));
+  source.pipe(decoder);
   const contexts = new Map<string, { columns: AvroColumn[]; ctx: LineContext }>();
   const contextFor = (database: string, table: string) => {
     const id = `${database}\u0000${table}`;
@@ -180,7 +217,10 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
     if (!found) {
       const hints = options.columnHints?.(database, table);
       const columns = (payloadSchema?.fields ?? []).map((f) => avroColumn(f.name, f.type, hints?.[f.name]));
-      found = { columns, ctx: { columns: new Map(columns.map((c) => [c.column.name, c.column])), complete: true } };
+      found = {
+        columns,
+        ctx: { columns: new Map(columns.map((c) => [c.column.name, c.column])), complete: true },
+      };
       contexts.set(id, found);
     }
     return found;
@@ -200,7 +240,8 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
         const { columns, ctx } = contextFor(database, table);
         const wirePayload: Record<string, WireValue> = {};
         const rawPayload = (payload ?? {}) as Record<string, unknown>;
-        for (const col of columns) wirePayload[col.column.name] = avroValueToWire(rawPayload[col.column.name], col);
+        for (const col of columns)
+          wirePayload[col.column.name] = avroValueToWire(rawPayload[col.column.name], col);
         wire.payload = wirePayload;
         const event = eventFromWire(wire, ordinal.next(wire), () => ctx);
         yield { kind: 'event', event, line: record };
@@ -208,6 +249,12 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
         yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, record, `avro record ${record}`) };
       }
     }
+    // avsc ends quietly when the file stops inside a block or inside the header; the bytes it could
+    // not use are still in its buffer. A file cut short must not pass for a complete one.
+    const tap = (decoder as unknown as { _tap?: { buf: Buffer; pos: number } })._tap;
+    if (!headerRead) throw new Error('the Avro header is incomplete');
+    if (tap && tap.buf.length > tap.pos)
+      throw new Error(`the file ends inside a block (${tap.buf.length - tap.pos} bytes left over)`);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     // The container itself is damaged (cut short, bad sync marker): what came before is kept.
@@ -225,7 +272,10 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
 }
 
 /** Reads every event of one change file, in file order. */
-export async function* readChangeFile(path: string, options: ReadChangeFileOptions = {}): AsyncGenerator<ReadItem> {
+export async function* readChangeFile(
+  path: string,
+  options: ReadChangeFileOptions = {},
+): AsyncGenerator<ReadItem> {
   const format = await detectFormat(path);
   if (format === 'avro') yield* readAvro(path, options);
   else yield* readJsonLines(path, format === 'json-gzip', options);

@@ -86,7 +86,10 @@ export class SchemaRegistry {
     try {
       schema = schemaFromStored(JSON.parse(text) as StoredSchema);
     } catch (err) {
-      throw new InputError('SCHEMA_FILE', `schema file for ${key} in ${this.#dir} is unreadable: ${String(err)}`);
+      throw new InputError(
+        'SCHEMA_FILE',
+        `schema file for ${key} in ${this.#dir} is unreadable: ${String(err)}`,
+      );
     }
     this.#cache.set(key, schema);
     return schema;

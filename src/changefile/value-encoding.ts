@@ -4,7 +4,7 @@
  * DECIMAL) is written as a JSON string of digits; bytes are lower-case hex, as in Datastream's
  * Avro files. Reading accepts what real Datastream JSON has too (numbers for those kinds).
  */
-import { LosslessNumber } from 'lossless-json';
+import { LosslessNumber, stringify as losslessStringify } from 'lossless-json';
 import {
   type ColumnSchema,
   InputError,
@@ -14,7 +14,8 @@ import {
 } from '../core/index.ts';
 
 /** A JSON value as parsed from a line; big numbers arrive as LosslessNumber (see line-parser.ts). */
-export type WireValue = null | boolean | number | string | LosslessNumber | WireValue[] | { [k: string]: WireValue };
+export type WireValue =
+  null | boolean | number | string | LosslessNumber | WireValue[] | { [k: string]: WireValue };
 
 function bad(column: ColumnSchema, wire: unknown, expected: string): InputError {
   const shown = typeof wire === 'string' && wire.length > 60 ? `${wire.slice(0, 60)}…` : String(wire);
@@ -35,6 +36,11 @@ function integerText(wire: WireValue, column: ColumnSchema): string {
   if (typeof wire === 'string' && /^-?\d+$/.test(wire)) return wire;
   if (typeof wire === 'boolean') return wire ? '1' : '0';
   throw bad(column, wire, 'an integer');
+}
+
+/** Nested JSON back to text, big numbers with all their digits (as numbers, not strings). */
+function jsonText(wire: WireValue): string {
+  return losslessStringify(wire) ?? 'null';
 }
 
 /** Reads one payload value as written for `column`. Throws InputError when it does not fit. */
@@ -63,7 +69,13 @@ export function decodeValue(wire: WireValue | undefined, column: ColumnSchema): 
     }
     case 'decimal': {
       const text =
-        typeof wire === 'string' ? wire : wire instanceof LosslessNumber ? wire.value : typeof wire === 'number' ? String(wire) : null;
+        typeof wire === 'string'
+          ? wire
+          : wire instanceof LosslessNumber
+            ? wire.value
+            : typeof wire === 'number'
+              ? String(wire)
+              : null;
       if (text === null) throw bad(column, wire, 'decimal digits');
       try {
         return normalizeDecimal(text, column.scale);
@@ -77,7 +89,7 @@ export function decodeValue(wire: WireValue | undefined, column: ColumnSchema): 
     case 'json':
       // Datastream's JSON files may carry a JSON column as a nested value rather than text.
       if (typeof wire === 'string') return wire;
-      return JSON.stringify(wire, (_k, v: unknown) => (v instanceof LosslessNumber ? v.value : v));
+      return jsonText(wire);
     case 'date':
     case 'datetime':
     case 'timestamp':
@@ -105,13 +117,15 @@ export function encodeValue(value: Value | undefined, column: ColumnSchema): nul
       break;
     case 'bigint':
     case 'bit':
-      if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value))) return String(value);
+      if (typeof value === 'bigint' || (typeof value === 'number' && Number.isInteger(value)))
+        return String(value);
       break;
     case 'decimal':
       if (typeof value === 'string') return value;
       break;
     case 'binary':
-      if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+      if (value instanceof Uint8Array)
+        return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
       break;
     case 'date':
     case 'datetime':
@@ -138,5 +152,5 @@ export function inferValue(wire: WireValue | undefined): Value {
   if (typeof wire === 'number' || typeof wire === 'string') return wire;
   if (typeof wire === 'boolean') return wire ? 1 : 0;
   if (wire instanceof LosslessNumber) return /^-?\d+$/.test(wire.value) ? BigInt(wire.value) : wire.value;
-  return JSON.stringify(wire, (_k, v: unknown) => (v instanceof LosslessNumber ? v.value : v));
+  return jsonText(wire);
 }

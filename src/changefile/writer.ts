@@ -9,7 +9,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { type ChangeEvent, objectName, positionKey, type SourcePosition, type TableSchema } from '../core/index.ts';
+import {
+  type ChangeEvent,
+  objectName,
+  positionKey,
+  type SourcePosition,
+  type TableSchema,
+} from '../core/index.ts';
 import { publishFile } from './fs-durable.ts';
 import { formatChangeLine } from './line-format.ts';
 import { META_DIR, SchemaRegistry, schemaKey } from './schema-registry.ts';
@@ -157,7 +163,10 @@ export class ChangeFileWriter implements AsyncDisposable {
   async #openFile(event: ChangeEvent, schema: TableSchema, key: string): Promise<OpenFile> {
     await this.#registry.put(schema); // durable before any file naming the key is visible
     await mkdir(this.#tmpDir, { recursive: true });
-    const tmpPath = join(this.#tmpDir, `${objectName(event.database, event.table)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmpPath = join(
+      this.#tmpDir,
+      `${objectName(event.database, event.table)}.${randomBytes(6).toString('hex')}.tmp`,
+    );
     const handle = await open(tmpPath, 'w');
     const file: OpenFile = {
       database: event.database,

@@ -32,9 +32,11 @@ export async function demo(opts: { keep: boolean; out: NodeJS.WritableStream }):
     say('  1. create a sample table and write inserts, updates, key changes and deletes to it;');
     say('  2. capture: read the binlog into Datastream-compatible change files under .dev/demo/bucket/;');
     say('  3. apply: turn every change into a version in an embedded DuckDB history store;');
-    say('  4. query: the history of one record, the table as of a past moment, and what changed between two.');
+    say(
+      '  4. query: the history of one record, the table as of a past moment, and what changed between two.',
+    );
     say('');
-    say('Available now: `npx tabletime inspect FILE` reads change files (ours or Google Datastream\'s).');
+    say("Available now: `npx tabletime inspect FILE` reads change files (ours or Google Datastream's).");
     if (opts.keep) {
       say(`The server keeps running; stop it with: npx tabletime dev-mariadb stop --dir ${db.dir}`);
     }

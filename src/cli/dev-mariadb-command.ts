@@ -14,7 +14,7 @@ export async function devMariadb(
   const args = [DEV_MARIADB_SCRIPT, action, '--dir', opts.dir];
   if (opts.port !== undefined) args.push('--port', opts.port);
   const child = spawn('bash', args, { stdio: 'inherit' });
-  return await new Promise<number>((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code) => resolve(code ?? 1));
   });

@@ -27,7 +27,11 @@ function bucketOf(file: string): string | undefined {
  * Avro) as one JSON object a line, with its version id; dead letters go to stderr. Exit 1 when any
  * line was a dead letter.
  */
-export async function inspect(files: string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function inspect(
+  files: string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   let dead = 0;
   for (const file of files) {
     const bucket = bucketOf(file);

@@ -37,7 +37,9 @@ program
 
 program
   .command('inspect')
-  .description('Print the events of change files (ours or Google Datastream\'s, JSON or Avro), one JSON object a line')
+  .description(
+    "Print the events of change files (ours or Google Datastream's, JSON or Avro), one JSON object a line",
+  )
   .argument('<files...>', 'change files')
   .action(async (files: string[]) => {
     process.exitCode = await inspect(files, process.stdout, process.stderr);

@@ -147,7 +147,12 @@ export function columnFromSqlType(name: string, sqlType: string, nullable = true
   const args = match?.[2];
   const unsigned = /\bunsigned\b/.test(match?.[3] ?? '');
   const kind = KIND_BY_BASE[base] ?? 'string';
-  const col: { -readonly [K in keyof ColumnSchema]: ColumnSchema[K] } = { name, kind, sqlType: lower, nullable };
+  const col: { -readonly [K in keyof ColumnSchema]: ColumnSchema[K] } = {
+    name,
+    kind,
+    sqlType: lower,
+    nullable,
+  };
   if (unsigned) col.unsigned = true;
   if (kind === 'enum' || kind === 'set') {
     // Labels keep their case: read them from the original text, not the lower-cased one.

@@ -48,7 +48,8 @@ export function normalizeDecimal(text: string, scale: number | undefined): strin
   if (scale !== undefined) {
     if (frac.length > scale) {
       // Only zeros may be dropped: anything else would change the value.
-      if (/[^0]/.test(frac.slice(scale))) throw new RangeError(`decimal ${text} has more than ${scale} fraction digits`);
+      if (/[^0]/.test(frac.slice(scale)))
+        throw new RangeError(`decimal ${text} has more than ${scale} fraction digits`);
       frac = frac.slice(0, scale);
     } else {
       frac = frac.padEnd(scale, '0');
@@ -96,7 +97,10 @@ export function formatTimeMicros(micros: bigint | number, fsp: number): string {
  * change-file timestamps (zone-less text means UTC, as in Datastream's files).
  */
 export function parseUtcMicros(text: string): number {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]00:?00)?$/.exec(text.trim());
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]00:?00)?$/.exec(
+      text.trim(),
+    );
   if (!m) throw new RangeError(`not a UTC timestamp: ${text}`);
   const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0));
   const frac = Number.parseInt((m[7] ?? '').padEnd(6, '0').slice(0, 6), 10);

@@ -1,0 +1,48 @@
+/** The `tabletime` command as a user runs it (through the sources, so no build is needed). */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { DATASTREAM_FIXTURES, REPO_ROOT } from './support/paths.ts';
+
+const run = promisify(execFile);
+const cli = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    cwd: REPO_ROOT,
+  });
+
+describe('tabletime CLI', () => {
+  it('--help lists the commands that exist', async () => {
+    const { stdout } = await cli('--help');
+    for (const command of ['demo', 'dev-mariadb', 'inspect'])
+      assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'));
+  });
+
+  it('inspect prints a Datastream file as JSON lines with version ids', async () => {
+    const { stdout } = await cli(
+      'inspect',
+      join(DATASTREAM_FIXTURES, 'SeparateShadowTableDatabaseIT__my_table-simpleTest-pk-update.avro'),
+    );
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
+    assert.deepEqual(
+      events.map((e) => [e.changeType, e.payload.id]),
+      [
+        ['UPDATE-DELETE', 1],
+        ['UPDATE-INSERT', 10],
+      ],
+    );
+    assert.match(events[0]!.version_id as string, /^[0-9a-f]{32}$/);
+  });
+
+  it('an unknown command is a usage error (exit 2), with help', async () => {
+    await assert.rejects(cli('bogus'), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /unknown command 'bogus'/);
+      return true;
+    });
+  });
+});
