@@ -6,6 +6,7 @@
  */
 import { LosslessNumber, stringify as losslessStringify } from 'lossless-json';
 import {
+  bytesToHex,
   type ColumnSchema,
   InputError,
   normalizeDecimal,
@@ -124,8 +125,7 @@ export function encodeValue(value: Value | undefined, column: ColumnSchema): nul
       if (typeof value === 'string') return value;
       break;
     case 'binary':
-      if (value instanceof Uint8Array)
-        return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+      if (value instanceof Uint8Array) return bytesToHex(value);
       break;
     case 'date':
     case 'datetime':

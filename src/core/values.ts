@@ -112,6 +112,11 @@ export function isoFromMicros(micros: number): string {
   return `${formatEpochMicros(micros, 6, 'T')}Z`;
 }
 
+/** Bytes as lower-case hex, without copying them. */
+export function bytesToHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

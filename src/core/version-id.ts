@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { ChangeEvent } from './change-event.ts';
 import { positionKey } from './position.ts';
-import type { Value } from './values.ts';
+import { bytesToHex, type Value } from './values.ts';
 
 /** A key value as canonical text: numbers and bigints of the same value give the same text. */
 function keyPart(value: Value | undefined): string {
   if (value === null || value === undefined) return '\u0001';
   if (typeof value === 'number' || typeof value === 'bigint') return `n${String(value)}`;
   if (typeof value === 'string') return `s${value}`;
-  return `x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+  return `x${bytesToHex(value)}`;
 }
 
 /**
