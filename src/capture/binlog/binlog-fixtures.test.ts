@@ -88,7 +88,7 @@ describe('binlog fixtures', () => {
     const invisible = gtidsOf(await read('binlog-invisible-columns.000001'));
     assert.deepEqual(invisible[0], ['97c7af02-4c50-11ec-acd8-681842034964:1', 1637666960682295]);
     // 2021-11-23T11:29:20.682295Z: a commit time with microseconds
-    assert.equal(new Date(Math.floor(invisible[0]![1]! / 1000)).toISOString(), '2021-11-23T11:29:20.682Z');
+    assert.equal(new Date(Math.floor(invisible[0][1]! / 1000)).toISOString(), '2021-11-23T11:29:20.682Z');
     const tagged = await read('binlog_transaction_with_GTID_TAG.000001');
     assert.deepEqual(gtidsOf(tagged), [['55778904-0299-11f1-b1b8-4ef0c4956feb:mytag:3', 1770368687207196]]);
     const rows = rowsOf(tagged);
