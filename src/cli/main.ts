@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { TabletimeError } from '../core/index.ts';
+import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
 import { demo } from './demo.ts';
 import { devMariadb } from './dev-mariadb-command.ts';
 import { inspect } from './inspect.ts';
@@ -33,6 +34,20 @@ program
   .option('--port <port>', 'the TCP port (default: a free one)')
   .action(async (action: string, opts: { dir: string; port?: string }) => {
     process.exitCode = await devMariadb(action, opts, process.stdout);
+  });
+
+program
+  .command('capture')
+  .description('Read the source binlog into change files under DIR/bucket (foreground; Ctrl-C stops cleanly)')
+  .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
+  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .requiredOption('--data-dir <dir>', 'where the bucket and the checkpoint live')
+  .option('--gzip', 'gzip the change files')
+  .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
+  .option('--server-id <id>', 'replica server id (default: derived from --data-dir)')
+  .action(async (opts: CaptureCommandOptions) => {
+    process.exitCode = await captureCommand(opts);
   });
 
 program

@@ -4,3 +4,4 @@ export * from './values.ts';
 export * from './position.ts';
 export * from './change-event.ts';
 export * from './version-id.ts';
+export * from './backoff.ts';

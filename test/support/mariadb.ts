@@ -21,6 +21,7 @@ export async function startTestMariadb(): Promise<TestMariadb> {
       dateStrings: true,
       supportBigNumbers: true,
       bigNumberStrings: true,
+      jsonStrings: true,
       charset: 'utf8mb4',
     });
   const query = async <T>(sql: string, values?: unknown[]) => {

@@ -1,0 +1,174 @@
+/**
+ * Capture against the dev MariaDB (binlog ROW/FULL/FULL, server in UTC+13): which events each kind
+ * of statement produces, in source order, and every column type read exactly on the binlog path.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type ChangeEvent, valuesEqual } from '../core/index.ts';
+import { startTestMariadb, type TestMariadb } from '../../test/support/mariadb.ts';
+import { startCapture } from '../../test/support/capture.ts';
+import { bucketEvents } from '../../test/support/bucket.ts';
+import { prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
+
+const summary = (e: ChangeEvent) => [`${e.table}`, e.changeType, e.payload.id, e.payload.v ?? null];
+
+describe('capture', () => {
+  let db: TestMariadb;
+  before(async () => {
+    db = await startTestMariadb();
+    await db.query('CREATE DATABASE shop');
+    await db.query('CREATE DATABASE other');
+  });
+  after(async () => {
+    await db?.stop();
+  });
+
+  it('writes exactly the committed changes, in source order, for every kind of statement', async () => {
+    await db.query('CREATE TABLE shop.items (id INT PRIMARY KEY, v VARCHAR(20))');
+    await db.query('CREATE TABLE shop.notes (id INT PRIMARY KEY, v VARCHAR(20))');
+    await db.query('CREATE TABLE other.ignored (id INT PRIMARY KEY, v VARCHAR(20))');
+    await using capture = await startCapture(db, 'shop.items,shop.notes');
+    const conn = await db.connect();
+    try {
+      await conn.query("INSERT INTO shop.items VALUES (1, 'a')");
+      await conn.query("UPDATE shop.items SET v = 'b' WHERE id = 1");
+      await conn.query('UPDATE shop.items SET id = 2 WHERE id = 1'); // key change
+      await conn.query("INSERT INTO shop.items VALUES (3, 'c'), (4, 'd'), (5, 'e')"); // multi-row
+      await conn.query('DELETE FROM shop.items WHERE id = 2');
+      await conn.query('BEGIN');
+      await conn.query("INSERT INTO shop.items VALUES (6, 'f')");
+      await conn.query("INSERT INTO shop.notes VALUES (1, 'n')");
+      await conn.query("INSERT INTO other.ignored VALUES (1, 'x')");
+      await conn.query('COMMIT');
+      await conn.query('BEGIN');
+      await conn.query("INSERT INTO shop.items VALUES (7, 'rolled back')");
+      await conn.query('ROLLBACK');
+      await conn.query("INSERT INTO shop.items VALUES (3, 'dup') ON DUPLICATE KEY UPDATE v = 'odku'");
+      await conn.query("REPLACE INTO shop.items VALUES (4, 'replaced')");
+      await conn.query('UPDATE shop.items SET v = v WHERE id = 5'); // no change: MariaDB logs nothing
+    } finally {
+      await conn.end();
+    }
+    await capture.catchUp();
+    const { events, deadLetters } = await bucketEvents(capture.bucketDir);
+    assert.equal(deadLetters, 0);
+    assert.deepEqual(events.map(summary), [
+      ['items', 'INSERT', 1, 'a'],
+      ['items', 'UPDATE-INSERT', 1, 'b'],
+      ['items', 'UPDATE-DELETE', 1, 'b'],
+      ['items', 'UPDATE-INSERT', 2, 'b'],
+      ['items', 'INSERT', 3, 'c'],
+      ['items', 'INSERT', 4, 'd'],
+      ['items', 'INSERT', 5, 'e'],
+      ['items', 'DELETE', 2, 'b'],
+      ['items', 'INSERT', 6, 'f'],
+      ['notes', 'INSERT', 1, 'n'],
+      ['items', 'UPDATE-INSERT', 3, 'odku'],
+      ['items', 'UPDATE-INSERT', 4, 'replaced'],
+    ]);
+    // One transaction, one commit time; a key change's halves share position and row index.
+    const [keyDelete, keyInsert] = [events[2]!, events[3]!];
+    assert.deepEqual(
+      [keyDelete.position.logPosition, keyDelete.position.rowIndex],
+      [keyInsert.position.logPosition, keyInsert.position.rowIndex],
+    );
+    const multi = events.slice(4, 7);
+    assert.deepEqual(
+      multi.map((e) => e.position.rowIndex),
+      [0, 1, 2],
+    );
+    assert.equal(new Set(multi.map((e) => e.position.logPosition)).size, 1);
+    assert.equal(events[8]!.commitTimestampUs, events[9]!.commitTimestampUs);
+    assert.equal(events[8]!.position.gtid, events[9]!.position.gtid);
+    for (const e of events) {
+      assert.match(e.position.gtid ?? '', /^0-1-\d+$/);
+      assert.ok(Math.abs(e.commitTimestampUs! / 1000 - Date.now()) < 60_000, 'commit time is now, in UTC');
+      assert.equal(e.commitTimestampUs! % 1_000_000, 0, 'MariaDB gives seconds');
+    }
+  });
+
+  it('every column type on the binlog path equals what MariaDB returns for the row', async () => {
+    await db.query(`CREATE TABLE shop.every_type (
+      id INT PRIMARY KEY, c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
+      c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED, c_bigint BIGINT,
+      c_bigint_u BIGINT UNSIGNED, c_float FLOAT, c_double DOUBLE, c_decimal DECIMAL(65,30), c_decimal_small DECIMAL(10,2),
+      c_date DATE, c_datetime DATETIME, c_datetime6 DATETIME(6), c_timestamp6 TIMESTAMP(6) NULL, c_time6 TIME(6),
+      c_year YEAR, c_bit1 BIT(1), c_bit64 BIT(64), c_enum ENUM('a','b,c','it''s'), c_set SET('x','y','z'), c_json JSON,
+      c_varchar VARCHAR(255), c_text TEXT, c_blob BLOB, c_binary BINARY(16), c_varbinary VARBINARY(64),
+      c_char CHAR(10), c_latin1 VARCHAR(20) CHARACTER SET latin1
+    ) DEFAULT CHARSET=utf8mb4`);
+    await using capture = await startCapture(db, 'shop.every_type');
+    const conn = await db.connect();
+    try {
+      await conn.query("SET sql_mode = ''"); // allow zero dates
+      await conn.query(`INSERT INTO shop.every_type VALUES
+        (1, -128, 0, -32768, 0, -8388608, 0, -2147483648, 0, -9223372036854775808, 0, -3.40282e38, -1.7976931348623157e308,
+         '-99999999999999999999999999999999999.999999999999999999999999999999', -0.01, '0000-00-00', '0000-00-00 00:00:00',
+         '1000-01-01 00:00:00.000000', '1970-01-01 13:00:01.000000', '-838:59:59.000000', 1901, b'0', b'0', 'a', '', '{}',
+         '', '', x'', x'', x'', '', ''),
+        (2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615,
+         0.1, 5e-324, '99999999999999999999999999999999999.999999999999999999999999999999', 99999999.99, '9999-12-31',
+         '9999-12-31 23:59:59', '9999-12-31 23:59:59.999999', '2038-01-19 16:14:07.999999', '838:59:59.000000', 2155,
+         b'1', b'1111111111111111111111111111111111111111111111111111111111111111', 'it''s', 'x,z',
+         '{"big": 12345678901234567890, "s": "é😀"}', '😀 emoji 𝄞 ünïcödé', 'line1\\nline2', ${'0x' + Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('hex')},
+         x'010203', x'ff00fe', 'abc', 'café ÿ'),
+        (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+        (4, 1, 1, 1, 1, 1, 1, 1, 1, 9007199254740993, 9007199254740993, 1.17549435e-38, 0.1, '0.000000000000000000000000000001',
+         0.00, '2024-02-29', '2024-02-29 12:34:56', '2024-02-29 12:34:56.000001', '2024-03-10 15:30:00.500000', '-00:00:00.000001',
+         0, b'1', b'101', 'b,c', 'x,y,z', '[1, 2.5, null, true]', 'x', 'y', x'00', x'00', x'00', 'z', 'z')`);
+    } finally {
+      await conn.end();
+    }
+    await capture.catchUp();
+    const { events } = await bucketEvents(capture.bucketDir);
+    assert.equal(events.length, 4);
+
+    const reader = await db.connect();
+    try {
+      await prepareExactReads(reader);
+      const schema = (await readTableSchema(reader, 'shop', 'every_type'))!;
+      const [rows] = (await reader.query(
+        `SELECT ${selectList(schema)} FROM shop.every_type ORDER BY id`,
+      )) as unknown as [Record<string, unknown>[]];
+      assert.equal(rows.length, 4);
+      rows.forEach((raw, i) => {
+        const fromServer = rowFromSelect(raw, schema);
+        const fromBinlog = events[i]!.payload;
+        for (const column of schema.columns) {
+          const a = fromBinlog[column.name] ?? null;
+          const b = fromServer[column.name] ?? null;
+          assert.ok(
+            valuesEqual(a, b),
+            `row ${i + 1} ${column.name} (${column.sqlType}): binlog ${String(a)} vs server ${String(b)}`,
+          );
+        }
+      });
+    } finally {
+      await reader.end();
+    }
+    // Spot checks against what was written, independent of both decoders.
+    const byId = new Map(events.map((e) => [e.payload.id, e.payload]));
+    assert.equal(byId.get(2)!.c_bigint_u, 18446744073709551615n);
+    assert.equal(byId.get(2)!.c_bit64, 18446744073709551615n);
+    assert.equal(byId.get(2)!.c_timestamp6, '2038-01-19T03:14:07.999999Z', 'written in UTC+13, read in UTC');
+    assert.equal(byId.get(2)!.c_float, 0.1);
+    assert.equal(byId.get(2)!.c_varchar, '😀 emoji 𝄞 ünïcödé');
+    assert.equal(byId.get(2)!.c_latin1, 'café ÿ');
+    assert.deepEqual(byId.get(2)!.c_binary, Buffer.concat([Buffer.from([1, 2, 3]), Buffer.alloc(13)]));
+    assert.equal((byId.get(2)!.c_blob as Uint8Array).length, 256);
+    assert.equal(byId.get(1)!.c_date, '0000-00-00');
+    assert.equal(byId.get(1)!.c_time6, '-838:59:59.000000');
+    assert.equal(
+      byId.get(1)!.c_decimal,
+      '-99999999999999999999999999999999999.999999999999999999999999999999',
+    );
+    assert.equal(byId.get(4)!.c_bigint, 9007199254740993n);
+    assert.equal(byId.get(4)!.c_time6, '-00:00:00.000001');
+    assert.equal(byId.get(4)!.c_datetime6, '2024-02-29 12:34:56.000001');
+    assert.ok(
+      Object.values(byId.get(3)!).filter((v) => v === null).length === 32,
+      'NULL in every column but the key',
+    );
+  });
+});

@@ -1,0 +1,60 @@
+/** Small questions capture asks the source server. */
+import { createConnection, type Connection } from 'mysql2/promise';
+import { ConfigError } from '../core/index.ts';
+import { classifyMysqlError } from './mysql-errors.ts';
+
+export async function connectSource(url: string): Promise<Connection> {
+  try {
+    return await createConnection({
+      uri: url,
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      jsonStrings: true,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+    });
+  } catch (err) {
+    // mysql2's messages name the user, never the password.
+    throw classifyMysqlError(err, 'connecting to the source');
+  }
+}
+
+/** The end of the server's binlog: where capture starts when it has no checkpoint and no snapshot. */
+export async function currentBinlogPosition(
+  conn: Connection,
+): Promise<{ logFile: string; logPosition: number }> {
+  let rows: Record<string, unknown>[];
+  try {
+    [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [Record<string, unknown>[]];
+  } catch {
+    [rows] = (await conn.query('SHOW BINARY LOG STATUS')) as unknown as [Record<string, unknown>[]]; // MySQL 8.4
+  }
+  const row = rows[0];
+  if (!row)
+    throw new ConfigError(
+      'BINLOG_OFF',
+      'the source has no binary log: start it with log_bin on (see `tabletime check`)',
+    );
+  return { logFile: String(row.File), logPosition: Number(row.Position) };
+}
+
+/** Identifies the source server, so that a checkpoint is never applied to another one. */
+export async function serverIdentity(conn: Connection): Promise<string> {
+  const [rows] = (await conn.query('SELECT @@server_id AS id, VERSION() AS version')) as unknown as [
+    { id: string | number; version: string }[],
+  ];
+  const row = rows[0]!;
+  return `server_id=${row.id}`;
+}
+
+/** Removes the password from a URL for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable source URL)';
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * Turns binlog events into committed transactions of change events (ARCHITECTURE.md contracts
+ * 3–5). Rows are held until their transaction commits, so every change carries the transaction's
+ * commit time (MySQL 8's µs GTID timestamp, else the XID/COMMIT event's second) and nothing of a
+ * transaction is handed on before it is complete. A key change becomes UPDATE-DELETE of the old key
+ * then UPDATE-INSERT of the new one, at the same position and row index.
+ */
+import { type ChangeEvent, type ChangeType, type Row, type TableSchema, valuesEqual } from '../core/index.ts';
+import type { BinlogEvent, RowChange, RowsOperation } from './binlog/index.ts';
+import type { TableSchemas } from './table-schema.ts';
+
+export interface BinlogCoordinates {
+  readonly logFile: string;
+  readonly logPosition: number;
+}
+
+export interface CapturedChange {
+  readonly event: ChangeEvent;
+  readonly schema: TableSchema;
+}
+
+export interface CapturedTransaction {
+  readonly gtid: string | null;
+  readonly commitTimestampUs: number;
+  /** The changes of the selected tables, in source order. */
+  readonly changes: readonly CapturedChange[];
+  /** Where the next transaction starts: resume here after this one. */
+  readonly end: BinlogCoordinates;
+  /** A DDL statement (its own transaction), for schema tracking. */
+  readonly ddl: { readonly database: string; readonly sql: string } | null;
+}
+
+interface PendingRows {
+  readonly schema: TableSchema;
+  readonly operation: RowsOperation;
+  readonly rows: readonly RowChange[];
+  readonly logFile: string;
+  readonly logPosition: number;
+  readonly firstRowIndex: number;
+  readonly sourceTimestampMs: number;
+}
+
+interface Open {
+  gtid: string | null;
+  commitTimestampUs: number | null;
+  standalone: boolean;
+  pending: PendingRows[];
+}
+
+export interface TransactionAssemblerOptions {
+  readonly schemas: TableSchemas;
+  /** Which tables to capture. */
+  readonly include: (database: string, table: string) => boolean;
+  readonly streamName: string;
+  /** Keep the before-image of updates in `payload_before` (default false). */
+  readonly keepBeforeImage?: boolean;
+  readonly now?: () => number;
+}
+
+function keyOf(row: Row, keys: readonly string[]): unknown[] {
+  return keys.map((k) => row[k] ?? null);
+}
+
+function sameKey(a: Row, b: Row, keys: readonly string[]): boolean {
+  if (keys.length === 0) return true; // no key: an update is an update of "the row"
+  const ka = keyOf(a, keys);
+  const kb = keyOf(b, keys);
+  return ka.every((v, i) => valuesEqual(v as Row[string], kb[i] as Row[string]));
+}
+
+export class TransactionAssembler {
+  readonly #options: TransactionAssemblerOptions;
+  readonly #now: () => number;
+  #open: Open | null = null;
+  #lastRowsKey = '';
+  #rowCounter = 0;
+
+  constructor(options: TransactionAssemblerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Drops a half-read transaction (the stream broke: it will be read again from the checkpoint). */
+  reset(): void {
+    this.#open = null;
+    this.#lastRowsKey = '';
+    this.#rowCounter = 0;
+  }
+
+  /** Feeds one event; returns the transaction it completes, if any. */
+  push(event: BinlogEvent, logFile: string): CapturedTransaction | null {
+    switch (event.kind) {
+      case 'gtid':
+        this.#open = {
+          gtid: event.gtid,
+          commitTimestampUs: event.commitTimestampUs,
+          standalone: event.standalone,
+          pending: [],
+        };
+        return null;
+      case 'query': {
+        const sql = event.sql.trim();
+        const word = sql.slice(0, 16).toUpperCase();
+        if (word.startsWith('BEGIN') || word.startsWith('XA START') || word.startsWith('XA BEGIN')) {
+          this.#open ??= { gtid: null, commitTimestampUs: null, standalone: false, pending: [] };
+          return null;
+        }
+        if (word.startsWith('COMMIT') || word.startsWith('XA COMMIT'))
+          return this.#commit(event.header, logFile, null);
+        if (word.startsWith('ROLLBACK') && !word.startsWith('ROLLBACK TO')) {
+          // Only non-transactional changes can be logged and then rolled back: nothing to keep.
+          this.#open = null;
+          return {
+            gtid: null,
+            commitTimestampUs: event.header.timestamp * 1_000_000,
+            changes: [],
+            end: this.#end(event, logFile),
+            ddl: null,
+          };
+        }
+        if (
+          word.startsWith('SAVEPOINT') ||
+          word.startsWith('ROLLBACK TO') ||
+          word.startsWith('XA END') ||
+          word.startsWith('XA PREPARE')
+        ) {
+          return null;
+        }
+        // Anything else is a statement of its own: DDL (implicitly committed), or a statement-format
+        // event that a ROW-format server does not write for data. Either way it ends a transaction.
+        return this.#commit(event.header, logFile, { database: event.database, sql });
+      }
+      case 'rows': {
+        const open = (this.#open ??= { gtid: null, commitTimestampUs: null, standalone: false, pending: [] });
+        const key = `${logFile}:${event.header.position}`;
+        if (key !== this.#lastRowsKey) {
+          this.#lastRowsKey = key;
+          this.#rowCounter = 0;
+        }
+        const firstRowIndex = this.#rowCounter;
+        this.#rowCounter += event.rows.length;
+        if (!this.#options.include(event.map.database, event.map.table)) return null;
+        open.pending.push({
+          schema: this.#options.schemas.of(event.map),
+          operation: event.operation,
+          rows: event.rows,
+          logFile,
+          logPosition: event.header.position,
+          firstRowIndex,
+          sourceTimestampMs: event.header.timestamp * 1000,
+        });
+        return null;
+      }
+      case 'xid':
+        return this.#commit(event.header, logFile, null);
+      case 'payload': {
+        // MySQL's compressed transaction: its events share the payload's position.
+        let done: CapturedTransaction | null = null;
+        for (const inner of event.events) {
+          const t = this.push(inner, logFile);
+          if (t) done = { ...t, end: { logFile, logPosition: event.header.nextPosition } };
+        }
+        return done;
+      }
+      case 'format':
+      case 'rotate':
+      case 'table-map':
+      case 'heartbeat':
+      case 'annotate':
+      case 'stop':
+      case 'ignored':
+        return null;
+    }
+  }
+
+  #end(event: { header: { nextPosition: number } }, logFile: string) {
+    return { logFile, logPosition: event.header.nextPosition };
+  }
+
+  #commit(
+    header: { timestamp: number; nextPosition: number },
+    logFile: string,
+    ddl: CapturedTransaction['ddl'],
+  ): CapturedTransaction {
+    const open = this.#open ?? { gtid: null, commitTimestampUs: null, standalone: true, pending: [] };
+    this.#open = null;
+    const commitTimestampUs = open.commitTimestampUs ?? header.timestamp * 1_000_000;
+    const readTimestampMs = this.#now();
+    const changes: CapturedChange[] = [];
+    const make = (
+      p: PendingRows,
+      changeType: ChangeType,
+      rowIndex: number,
+      payload: Row,
+      before: Row | null,
+    ): CapturedChange => ({
+      schema: p.schema,
+      event: {
+        database: p.schema.database,
+        table: p.schema.table,
+        changeType,
+        readMethod: 'mysql-cdc-binlog',
+        position: {
+          snapshot: false,
+          logFile: p.logFile,
+          logPosition: p.logPosition,
+          rowIndex,
+          gtid: open.gtid,
+        },
+        commitTimestampUs,
+        sourceTimestampMs: p.sourceTimestampMs,
+        readTimestampMs,
+        primaryKeys: p.schema.primaryKeys,
+        schemaKey: '',
+        payload,
+        before,
+        snapshotId: null,
+        uuid: '',
+        streamName: this.#options.streamName,
+      },
+    });
+    for (const p of open.pending) {
+      p.rows.forEach((row, i) => {
+        const rowIndex = p.firstRowIndex + i;
+        if (p.operation === 'insert') changes.push(make(p, 'INSERT', rowIndex, row.after!, null));
+        else if (p.operation === 'delete') changes.push(make(p, 'DELETE', rowIndex, row.before!, null));
+        else if (sameKey(row.before!, row.after!, p.schema.primaryKeys)) {
+          changes.push(
+            make(p, 'UPDATE-INSERT', rowIndex, row.after!, this.#options.keepBeforeImage ? row.before : null),
+          );
+        } else {
+          changes.push(make(p, 'UPDATE-DELETE', rowIndex, row.before!, null));
+          changes.push(
+            make(p, 'UPDATE-INSERT', rowIndex, row.after!, this.#options.keepBeforeImage ? row.before : null),
+          );
+        }
+      });
+    }
+    return {
+      gtid: open.gtid,
+      commitTimestampUs,
+      changes,
+      end: { logFile, logPosition: header.nextPosition },
+      ddl,
+    };
+  }
+}

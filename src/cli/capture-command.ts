@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { runCapture } from '../capture/index.ts';
+import { createLogger } from './logger.ts';
+import { resolveSourceUrl } from './source-url.ts';
+
+export interface CaptureCommandOptions {
+  source?: string;
+  sourcePasswordFile?: string;
+  tables: string;
+  dataDir: string;
+  gzip?: boolean;
+  flushIntervalMs?: string;
+  serverId?: string;
+}
+
+/** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
+export async function captureCommand(opts: CaptureCommandOptions): Promise<number> {
+  const logger = createLogger();
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping: finishing the files being written');
+    controller.abort();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  await runCapture({
+    source: resolveSourceUrl(opts),
+    tables: opts.tables,
+    dataDir: resolve(opts.dataDir),
+    gzip: opts.gzip,
+    flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
+    serverId: opts.serverId === undefined ? undefined : Number(opts.serverId),
+    logger,
+    signal: controller.signal,
+  });
+  return 0;
+}

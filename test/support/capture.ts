@@ -1,0 +1,53 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { bucketDirOf, runCapture } from '../../src/capture/index.ts';
+import type { TestMariadb } from './mariadb.ts';
+import { waitForCheckpoint } from './bucket.ts';
+
+export interface RunningCapture extends AsyncDisposable {
+  readonly dataDir: string;
+  readonly bucketDir: string;
+  /** Waits until everything the source has committed so far is captured. */
+  catchUp(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function masterPosition(db: TestMariadb): Promise<{ logFile: string; logPosition: number }> {
+  const [row] = await db.query<{ File: string; Position: string }>('SHOW MASTER STATUS');
+  return { logFile: row!.File, logPosition: Number(row!.Position) };
+}
+
+/** Runs capture in this process until stopped; resolves once it has its first checkpoint. */
+export async function startCapture(
+  db: TestMariadb,
+  tables: string,
+  dataDir?: string,
+): Promise<RunningCapture> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
+  const controller = new AbortController();
+  const logger = pino({ level: process.env.TABLETIME_TEST_LOG ?? 'silent' });
+  const state: { failure: Error | null } = { failure: null };
+  const done = runCapture({
+    source: db.url,
+    tables,
+    dataDir: dir,
+    logger,
+    signal: controller.signal,
+    flushIntervalMs: 50,
+  }).catch((err: unknown) => {
+    state.failure = err instanceof Error ? err : new Error(String(err));
+  });
+  const catchUp = async () => {
+    await waitForCheckpoint(dir, await masterPosition(db));
+    if (state.failure) throw state.failure;
+  };
+  await catchUp();
+  const stop = async () => {
+    controller.abort();
+    await done;
+    if (state.failure) throw state.failure;
+  };
+  return { dataDir: dir, bucketDir: bucketDirOf(dir), catchUp, stop, [Symbol.asyncDispose]: stop };
+}
