@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throw-away MariaDB for development, tests and the demo.
 #
-#   scripts/dev-mariadb.sh start [--dir DIR] [--port PORT]   start one; prints its URL as the last line
+#   scripts/dev-mariadb.sh start [--dir DIR] [--port PORT]   start one (keeping DIR's data if any); prints its URL last
+#   scripts/dev-mariadb.sh start --fresh ...                 start from empty system tables, dropping DIR's data
 #   scripts/dev-mariadb.sh stop  [--dir DIR]                 stop it by its own PID (SIGTERM, then SIGKILL)
 #   scripts/dev-mariadb.sh status [--dir DIR]                print the URL if it runs, exit 1 if not
 #
@@ -17,8 +18,10 @@ cmd="${1:-}"
 [ $# -gt 0 ] && shift
 dir="$repo/.dev/mariadb"
 port=""
+fresh=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --fresh) fresh=1; shift ;;
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     *) echo "dev-mariadb: unknown argument '$1' (usage: dev-mariadb.sh start|stop|status [--dir DIR] [--port PORT])" >&2; exit 2 ;;
@@ -95,10 +98,12 @@ start() {
   fi
   ensure_installed
   local tpl attempt p pid
-  tpl="$(template)"
-  rm -rf "$dir/data"
-  cp -a "$tpl" "$dir/data"
-  rm -f "$dir/data/.ready"
+  if [ "$fresh" = 1 ] || [ ! -d "$dir/data/mysql" ]; then
+    tpl="$(template)"
+    rm -rf "$dir/data"
+    cp -a "$tpl" "$dir/data"
+    rm -f "$dir/data/.ready"
+  fi
   for attempt in 1 2 3 4 5; do
     p="${port:-$(free_port)}"
     rm -f "$dir/mariadbd.err" "$dir/mariadbd.sock"

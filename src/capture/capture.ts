@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ChangeFileWriter, type CompletedFile } from '../changefile/index.ts';
-import { backoffDelayMs, ConfigError, sleep } from '../core/index.ts';
+import { backoffDelayMs, ConfigError, faultPoint, sleep } from '../core/index.ts';
 import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
@@ -104,6 +104,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
       );
       const flush = async () => {
         const files = await writer!.finalizeAll();
+        if (files.length > 0) faultPoint('capture.after-files');
         if (written.logFile !== checkpoint!.logFile || written.logPosition !== checkpoint!.logPosition) {
           await checkpoints.save(written);
           checkpoint = written;

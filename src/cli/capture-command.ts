@@ -33,5 +33,6 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
     logger,
     signal: controller.signal,
   });
+  logger.info('capture stopped');
   return 0;
 }

@@ -5,3 +5,4 @@ export * from './position.ts';
 export * from './change-event.ts';
 export * from './version-id.ts';
 export * from './backoff.ts';
+export * from './fault-points.ts';

@@ -24,6 +24,8 @@ export interface DevMariadb extends AsyncDisposable {
   /** The server's folder: datadir, socket, log. */
   readonly dir: string;
   stop(): Promise<void>;
+  /** Stops the server cleanly (or with SIGKILL when `kill9`) and starts it again on the same port and data. */
+  restart(options?: { kill9?: boolean }): Promise<void>;
 }
 
 export interface StartDevMariadbOptions {
@@ -50,7 +52,8 @@ export async function startDevMariadb(options: StartDevMariadbOptions = {}): Pro
   const out = await script(args);
   const url = out.split('\n').at(-1) ?? '';
   const port = Number(new URL(url).port);
-  const pid = Number((await readFile(join(dir, 'mariadbd.pid'), 'utf8')).trim());
+  const readPid = async () => Number((await readFile(join(dir, 'mariadbd.pid'), 'utf8')).trim());
+  let pid = await readPid();
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -58,5 +61,35 @@ export async function startDevMariadb(options: StartDevMariadbOptions = {}): Pro
     await script(['stop', '--dir', dir]);
     if (owned) await rm(dir, { recursive: true, force: true });
   };
-  return { url, port, pid, dir, stop, [Symbol.asyncDispose]: stop };
+  const restart = async (opts: { kill9?: boolean } = {}): Promise<void> => {
+    if (opts.kill9) {
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid);
+    }
+    await script(['stop', '--dir', dir]);
+    await script(['start', '--dir', dir, '--port', String(port)]);
+    pid = await readPid();
+  };
+  return {
+    url,
+    port,
+    get pid() {
+      return pid;
+    },
+    dir,
+    stop,
+    restart,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+async function waitForExit(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

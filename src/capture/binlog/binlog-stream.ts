@@ -7,6 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import mysql from 'mysql2';
+import { TransientError } from '../../core/index.ts';
 import { classifyMysqlError } from '../mysql-errors.ts';
 import { BinlogDecoder } from './decoder.ts';
 import type { BinlogEvent } from './events.ts';
@@ -47,6 +48,7 @@ interface Mysql2Connection {
   pause(): void;
   resume(): void;
   destroy(): void;
+  stream?: { destroy(): void };
   query(sql: string, cb: (err: Error | null, rows?: unknown) => void): void;
   on(event: 'error', cb: (err: Error) => void): void;
   on(event: 'end', cb: () => void): void;
@@ -130,7 +132,11 @@ export async function* streamBinlog(options: BinlogStreamOptions): AsyncGenerato
     notify();
   };
   conn.on('error', fail);
-  conn.on('end', () => fail(new Error('the server closed the replication connection')));
+  conn.on('end', () =>
+    fail(
+      new TransientError('SOURCE_CONNECTION', 'the server closed the replication connection (restarted?)'),
+    ),
+  );
   const onAbort = () => notify();
   options.signal?.addEventListener('abort', onAbort);
   try {
@@ -197,6 +203,9 @@ export async function* streamBinlog(options: BinlogStreamOptions): AsyncGenerato
     }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    // mysql2's destroy() only half-closes the socket; a dump connection then stays open for as long
+    // as the server keeps sending heartbeats. Close it for real.
     conn.destroy();
+    conn.stream?.destroy();
   }
 }
