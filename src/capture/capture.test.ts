@@ -87,7 +87,7 @@ describe('capture', () => {
     }
   });
 
-  it('every column type on the binlog path equals what MariaDB returns for the row', async () => {
+  it('every column type, on the binlog path and the snapshot path, equals what MariaDB returns for the row', async () => {
     await db.query(`CREATE TABLE shop.every_type (
       id INT PRIMARY KEY, c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
       c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED, c_bigint BIGINT,

@@ -7,14 +7,16 @@
  * a crash after it loses nothing. One retry loop, with backoff, for everything transient.
  */
 import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ChangeFileWriter, type CompletedFile } from '../changefile/index.ts';
-import { backoffDelayMs, ConfigError, faultPoint, sleep } from '../core/index.ts';
+import { ChangeFileWriter, type CompletedFile, META_DIR, writeFileDurable } from '../changefile/index.ts';
+import { backoffDelayMs, binlogSequence, ConfigError, faultPoint, sleep } from '../core/index.ts';
 import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
+import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
 import { tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
 import { TransactionAssembler } from './transactions.ts';
@@ -34,8 +36,126 @@ export interface CaptureOptions {
   readonly streamName?: string;
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  /** Take a consistent snapshot of the tables first (default true); false starts at the binlog's end. */
+  readonly snapshot?: boolean;
+  /** Rows per snapshot query (default 10,000). */
+  readonly snapshotChunkRows?: number;
   /** Called with each batch of files once they are durable and the checkpoint covers them. */
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
+}
+
+/** True when a binlog position comes before `from` (a table's start). */
+function before(
+  pos: { logFile: string; logPosition: number },
+  from: { logFile: string; logPosition: number },
+): boolean {
+  const a = binlogSequence(pos.logFile);
+  const b = binlogSequence(from.logFile);
+  return a < b || (a === b && pos.logPosition < from.logPosition);
+}
+
+/**
+ * Everything before streaming: check the source is the checkpoint's, finish publishing a snapshot
+ * that a crash interrupted, and snapshot every selected table the checkpoint does not know yet.
+ */
+async function prepare(
+  options: CaptureOptions,
+  existing: Checkpoint | null,
+  include: (database: string, table: string) => boolean,
+  log: Logger,
+): Promise<Checkpoint> {
+  const bucketDir = bucketDirOf(options.dataDir);
+  const stateDir = join(options.dataDir, 'capture');
+  const checkpoints = new CheckpointStore(stateDir);
+  const stagingDir = join(bucketDir, META_DIR, 'staging');
+  const pendingPath = join(stateDir, 'snapshot-publishing.json');
+  const conn = await connectSource(options.source);
+  try {
+    const server = await serverIdentity(conn);
+    let checkpoint = existing;
+    if (checkpoint && checkpoint.server !== server) {
+      throw new ConfigError(
+        'CHECKPOINT_SERVER',
+        `the checkpoint in ${checkpoints.path} belongs to ${checkpoint.server}, but ${redactUrl(options.source)} is ${server}: use another --data-dir for another source`,
+      );
+    }
+    const finish = async (next: Checkpoint) => {
+      const moved = await publishStaged(stagingDir, bucketDir);
+      await checkpoints.save(next);
+      await rm(pendingPath, { force: true });
+      log.info({ files: moved, position: `${next.logFile}:${next.logPosition}` }, 'snapshot published');
+      return next;
+    };
+    // A snapshot was fully read but not fully published when the process died: finish it.
+    const pending = await readJson<Checkpoint>(pendingPath);
+    if (pending) checkpoint = await finish(pending);
+
+    const wanted = await selectedTables(conn, include);
+    const missing = wanted.filter((t) => !checkpoint?.tables[`${t.database}.${t.table}`]);
+    if (checkpoint && missing.length === 0) return checkpoint;
+    if (options.snapshot === false) {
+      const start = await currentBinlogPosition(conn);
+      const base = checkpoint ?? {
+        version: 1 as const,
+        ...start,
+        gtid: null,
+        server,
+        tables: {},
+        updatedAt: '',
+      };
+      const tables = { ...base.tables };
+      for (const t of missing) tables[`${t.database}.${t.table}`] = { ...start, snapshotId: null };
+      const next = { ...base, tables };
+      await checkpoints.save(next);
+      log.info(
+        { position: `${start.logFile}:${start.logPosition}`, tables: missing.length },
+        'no snapshot: capturing from the end of the binlog',
+      );
+      return next;
+    }
+    log.info({ tables: missing.map((t) => `${t.database}.${t.table}`) }, 'snapshot starting');
+    const snap = await takeSnapshot({
+      conn,
+      tables: missing,
+      bucketDir,
+      stagingDir,
+      streamName: options.streamName ?? 'tabletime',
+      chunkRows: options.snapshotChunkRows,
+      logger: log,
+      signal: options.signal,
+    });
+    const base = checkpoint ?? {
+      version: 1 as const,
+      ...snap.position,
+      gtid: null,
+      server,
+      tables: {},
+      updatedAt: '',
+    };
+    const tables = { ...base.tables };
+    for (const t of missing)
+      tables[`${t.database}.${t.table}`] = { ...snap.position, snapshotId: snap.snapshotId };
+    const next: Checkpoint = { ...base, tables };
+    // Durable intent first: if we die while publishing, the next start finishes the job.
+    await writeFileDurable(pendingPath, JSON.stringify(next), `${pendingPath}.tmp`);
+    faultPoint('snapshot.before-publish');
+    log.info(
+      { rows: snap.rows, position: `${snap.position.logFile}:${snap.position.logPosition}` },
+      'snapshot read',
+    );
+    return await finish(next);
+  } finally {
+    await conn.end().catch(() => undefined);
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
 }
 
 export function bucketDirOf(dataDir: string): string {
@@ -66,27 +186,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
   while (!options.signal.aborted) {
     let writer: ChangeFileWriter | null = null;
     try {
-      const conn = await connectSource(options.source);
-      let server: string;
-      try {
-        server = await serverIdentity(conn);
-        if (!checkpoint) {
-          const start = await currentBinlogPosition(conn);
-          checkpoint = { version: 1, ...start, gtid: null, server, snapshotted: [], updatedAt: '' };
-          await checkpoints.save(checkpoint);
-          log.info(
-            { position: `${start.logFile}:${start.logPosition}` },
-            'no checkpoint: capturing from the end of the binlog',
-          );
-        } else if (checkpoint.server !== server) {
-          throw new ConfigError(
-            'CHECKPOINT_SERVER',
-            `the checkpoint in ${checkpoints.path} belongs to ${checkpoint.server}, but ${redactUrl(options.source)} is ${server}: use another --data-dir for another source`,
-          );
-        }
-      } finally {
-        await conn.end();
-      }
+      checkpoint = await prepare(options, checkpoint, include, log);
       writer = new ChangeFileWriter({
         bucketDir,
         maxFileBytes: options.maxFileBytes,
@@ -105,7 +205,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
       const flush = async () => {
         const files = await writer!.finalizeAll();
         if (files.length > 0) faultPoint('capture.after-files');
-        if (written.logFile !== checkpoint!.logFile || written.logPosition !== checkpoint!.logPosition) {
+        if (written !== checkpoint) {
           await checkpoints.save(written);
           checkpoint = written;
         }
@@ -130,8 +230,24 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
         attempt = 0;
         const tx = assembler.push(event, logFile);
         if (tx) {
-          for (const c of tx.changes) await writer.write(c.event, c.schema);
-          changes += tx.changes.length;
+          for (const c of tx.changes) {
+            const name = `${c.event.database}.${c.event.table}`;
+            const from = written.tables[name];
+            if (!from) {
+              // A table created while capturing: its history starts with its first change.
+              written = {
+                ...written,
+                tables: {
+                  ...written.tables,
+                  [name]: { logFile: tx.end.logFile, logPosition: 0, snapshotId: null },
+                },
+              };
+            } else if (before(c.event.position, from)) {
+              continue; // already in this table's snapshot
+            }
+            await writer.write(c.event, c.schema);
+            changes++;
+          }
           written = {
             ...written,
             logFile: tx.end.logFile,

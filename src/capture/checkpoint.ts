@@ -17,8 +17,18 @@ const CheckpointSchema = z.object({
   gtid: z.string().nullable(),
   /** The source server the position belongs to (server_uuid or server_id), to catch a wrong source. */
   server: z.string(),
-  /** Tables whose snapshot is in the bucket. */
-  snapshotted: z.array(z.string()),
+  /**
+   * Every captured table ("db.table") and the binlog position its history starts at (its snapshot's
+   * position): the stream drops a table's events before it, so snapshot and stream never overlap.
+   */
+  tables: z.record(
+    z.string(),
+    z.object({
+      logFile: z.string(),
+      logPosition: z.number().int().nonnegative(),
+      snapshotId: z.string().nullable(),
+    }),
+  ),
   updatedAt: z.string(),
 });
 

@@ -32,6 +32,11 @@ export interface ChangeFileWriterOptions {
   readonly bufferBytes?: number;
   /** The clock, for tests. */
   readonly now?: () => number;
+  /**
+   * Publish completed files under this folder (same layout) instead of the bucket; the schema
+   * registry stays the bucket's. A snapshot is staged so that it appears whole or not at all.
+   */
+  readonly stagingDir?: string;
 }
 
 export interface CompletedFile {
@@ -69,7 +74,7 @@ interface OpenFile {
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
 export class ChangeFileWriter implements AsyncDisposable {
-  readonly #bucketDir: string;
+  readonly #publishDir: string;
   readonly #tmpDir: string;
   readonly #maxFileBytes: number;
   readonly #maxFileAgeMs: number;
@@ -81,7 +86,7 @@ export class ChangeFileWriter implements AsyncDisposable {
   readonly #schemaKeys = new WeakMap<TableSchema, string>();
 
   constructor(options: ChangeFileWriterOptions) {
-    this.#bucketDir = options.bucketDir;
+    this.#publishDir = options.stagingDir ?? options.bucketDir;
     this.#tmpDir = join(options.bucketDir, META_DIR, 'tmp');
     this.#maxFileBytes = options.maxFileBytes ?? 16 * 1024 * 1024;
     this.#maxFileAgeMs = options.maxFileAgeMs ?? 1_000;
@@ -217,7 +222,7 @@ export class ChangeFileWriter implements AsyncDisposable {
     // The name starts with the first event's position, so names sort in source order within a folder.
     const name = `tt_${file.firstKey.replaceAll(':', '-')}_${randomBytes(4).toString('hex')}.jsonl${this.#gzip ? '.gz' : ''}`;
     const objectPath = `${object}/${folder}/${name}`;
-    const path = join(this.#bucketDir, ...objectPath.split('/'));
+    const path = join(this.#publishDir, ...objectPath.split('/'));
     await publishFile(file.tmpPath, path);
     return {
       path,

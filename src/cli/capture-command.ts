@@ -11,6 +11,8 @@ export interface CaptureCommandOptions {
   gzip?: boolean;
   flushIntervalMs?: string;
   serverId?: string;
+  snapshot?: boolean;
+  snapshotChunkRows?: string;
 }
 
 /** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
@@ -30,6 +32,8 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
     gzip: opts.gzip,
     flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
     serverId: opts.serverId === undefined ? undefined : Number(opts.serverId),
+    snapshot: opts.snapshot,
+    snapshotChunkRows: opts.snapshotChunkRows === undefined ? undefined : Number(opts.snapshotChunkRows),
     logger,
     signal: controller.signal,
   });

@@ -18,7 +18,8 @@ function keyPart(value: Value | undefined): string {
  * - binlog changes: database, table, position key (file sequence, position, row index, key-change
  *   half) and change type;
  * - snapshot rows: database, table, snapshot id and the primary-key values (a snapshot holds one
- *   row per key; the same row read twice by one snapshot is one version).
+ *   row per key; the same row read twice by one snapshot is one version); for a table without a
+ *   key, the row's ordinal in the snapshot instead.
  */
 export function versionId(event: ChangeEvent): string {
   const h = createHash('sha256');
@@ -28,6 +29,8 @@ export function versionId(event: ChangeEvent): string {
   h.update('\u0000');
   if (event.position.snapshot) {
     h.update(`snapshot\u0000${event.snapshotId ?? ''}`);
+    // Without a key, rows have no identity but their place in the snapshot.
+    if (event.primaryKeys.length === 0) h.update(`\u0000#${event.position.rowIndex}`);
     for (const k of event.primaryKeys) {
       h.update('\u0000');
       h.update(keyPart(event.payload[k]));

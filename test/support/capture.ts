@@ -24,6 +24,7 @@ export async function startCapture(
   db: TestMariadb,
   tables: string,
   dataDir?: string,
+  extra: { snapshotChunkRows?: number; snapshot?: boolean } = {},
 ): Promise<RunningCapture> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
   const controller = new AbortController();
@@ -36,6 +37,7 @@ export async function startCapture(
     logger,
     signal: controller.signal,
     flushIntervalMs: 50,
+    ...extra,
   }).catch((err: unknown) => {
     state.failure = err instanceof Error ? err : new Error(String(err));
   });

@@ -55,6 +55,31 @@ export class Workload {
     }
   }
 
+  /** Inserts `n` rows before capture starts: they are in the model, not in `expected`. Returns them. */
+  async preload(conn: Connection, n: number): Promise<Map<number, number>> {
+    const values: number[][] = [];
+    for (let i = 0; i < n; i++) {
+      const id = this.#nextId++;
+      const v = ++this.#counter;
+      values.push([id, v]);
+      this.#rows.set(id, v);
+    }
+    for (let i = 0; i < values.length; i += 1000) {
+      await conn.query(`INSERT INTO ${this.#table} VALUES ?`, [values.slice(i, i + 1000)]);
+    }
+    return new Map(this.#rows);
+  }
+
+  /** The table's state after `preload` and the first `k` expected changes. */
+  stateAfter(initial: ReadonlyMap<number, number>, k: number): Map<number, number> {
+    const state = new Map(initial);
+    for (const [type, id, v] of this.expected.slice(0, k)) {
+      if (type === 'DELETE' || type === 'UPDATE-DELETE') state.delete(id);
+      else state.set(id, v);
+    }
+    return state;
+  }
+
   /** Runs `transactions` transactions of 1–4 statements; about one in ten is rolled back. */
   async run(conn: Connection, transactions: number): Promise<void> {
     for (let t = 0; t < transactions; t++) {

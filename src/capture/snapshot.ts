@@ -1,0 +1,219 @@
+/**
+ * The initial snapshot (Datastream's backfill): every row of the selected tables, read inside one
+ * consistent view whose binlog position is known, so that snapshot and stream meet without a gap
+ * and without an overlap. The position is read inside the snapshot's view, never before it:
+ * MariaDB reports it for a consistent-snapshot transaction (binlog_snapshot_file/position) without
+ * locking; MySQL needs FLUSH TABLES WITH READ LOCK for the instant it takes to open the view.
+ * Files are staged and published only when the whole snapshot is read (see capture.ts).
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import type { Logger } from 'pino';
+import { ChangeFileWriter, META_DIR, publishFile } from '../changefile/index.ts';
+import { type ChangeEvent, faultPoint, type TableSchema } from '../core/index.ts';
+import { currentBinlogPosition } from './source.ts';
+import { ident, prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
+
+export interface SnapshotPosition {
+  readonly logFile: string;
+  readonly logPosition: number;
+}
+
+export interface SnapshotResult {
+  readonly snapshotId: string;
+  readonly position: SnapshotPosition;
+  readonly tables: readonly string[];
+  readonly rows: number;
+}
+
+export interface SnapshotOptions {
+  readonly conn: Connection;
+  readonly tables: readonly { database: string; table: string }[];
+  readonly bucketDir: string;
+  readonly stagingDir: string;
+  readonly streamName: string;
+  readonly chunkRows?: number;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+}
+
+/** Tables of the source that `include` selects (base tables only; views have no binlog rows). */
+export async function selectedTables(
+  conn: Connection,
+  include: (database: string, table: string) => boolean,
+): Promise<{ database: string; table: string }[]> {
+  const [rows] = (await conn.query(
+    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS t FROM information_schema.TABLES
+      WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+  )) as unknown as [{ db: string; t: string }[]];
+  return rows.filter((r) => include(r.db, r.t)).map((r) => ({ database: r.db, table: r.t }));
+}
+
+/** Opens a consistent-snapshot transaction and returns the binlog position it corresponds to. */
+async function openSnapshot(conn: Connection): Promise<SnapshotPosition> {
+  const [version] = (await conn.query('SELECT VERSION() AS v')) as unknown as [{ v: string }[]];
+  await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  if (/mariadb/i.test(version[0]!.v)) {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    const [status] = (await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'")) as unknown as [
+      { Variable_name: string; Value: string }[],
+    ];
+    const get = (name: string) => status.find((s) => s.Variable_name.toLowerCase() === name)?.Value;
+    return {
+      logFile: get('binlog_snapshot_file') ?? '',
+      logPosition: Number(get('binlog_snapshot_position')),
+    };
+  }
+  await conn.query('FLUSH TABLES WITH READ LOCK');
+  try {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    return await currentBinlogPosition(conn);
+  } finally {
+    await conn.query('UNLOCK TABLES');
+  }
+}
+
+async function approximateRows(conn: Connection, database: string, table: string): Promise<number> {
+  const [rows] = (await conn.query(
+    'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, table],
+  )) as unknown as [{ n: number | string | null }[]];
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Reads one table in primary-key chunks (keyset pagination) inside the open snapshot. */
+async function* readTable(
+  conn: Connection,
+  schema: TableSchema,
+  chunkRows: number,
+): AsyncGenerator<Record<string, unknown>[]> {
+  const from = `${ident(schema.database)}.${ident(schema.table)}`;
+  const list = selectList(schema);
+  const keys = schema.primaryKeys;
+  if (keys.length === 0) {
+    // No key to page by: one pass (still inside the consistent view).
+    const [rows] = (await conn.query(`SELECT ${list} FROM ${from}`)) as unknown as [
+      Record<string, unknown>[],
+    ];
+    yield rows;
+    return;
+  }
+  const order = keys.map(ident).join(', ');
+  // Keys are read as the server returns them, so the next page starts exactly after the last row.
+  const keySelect = keys.map((k, i) => `${ident(k)} AS \`__tt_k${i}\``).join(', ');
+  let last: unknown[] | null = null;
+  for (;;) {
+    const where = last ? `WHERE (${order}) > (${keys.map(() => '?').join(', ')})` : '';
+    const [rows] = (await conn.query(
+      `SELECT ${list}, ${keySelect} FROM ${from} ${where} ORDER BY ${order} LIMIT ${chunkRows}`,
+      last ?? [],
+    )) as unknown as [Record<string, unknown>[]];
+    if (rows.length === 0) return;
+    yield rows;
+    const end = rows[rows.length - 1]!;
+    last = keys.map((_, i) => end[`__tt_k${i}`]);
+    if (rows.length < chunkRows) return;
+  }
+}
+
+export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotResult> {
+  const { conn, logger } = options;
+  const chunkRows = options.chunkRows ?? 10_000;
+  await rm(options.stagingDir, { recursive: true, force: true });
+  await prepareExactReads(conn);
+  const position = await openSnapshot(conn);
+  const snapshotId = `snapshot-${position.logFile}-${position.logPosition}`;
+  const startedUs = Date.now() * 1000;
+  const writer = new ChangeFileWriter({
+    bucketDir: options.bucketDir,
+    stagingDir: options.stagingDir,
+    maxFileAgeMs: 3_600_000,
+  });
+  let total = 0;
+  const done: string[] = [];
+  try {
+    for (const { database, table } of options.tables) {
+      const schema = await readTableSchema(conn, database, table);
+      if (!schema) continue;
+      const expected = await approximateRows(conn, database, table);
+      const started = Date.now();
+      let rows = 0;
+      let lastReport = started;
+      for await (const chunk of readTable(conn, schema, chunkRows)) {
+        if (options.signal.aborted) throw new Error('snapshot aborted');
+        for (const raw of chunk) {
+          const event: ChangeEvent = {
+            database,
+            table,
+            changeType: 'INSERT',
+            readMethod: 'mysql-backfill-fulldump',
+            position: { snapshot: true, logFile: '', logPosition: 0, rowIndex: rows, gtid: null },
+            commitTimestampUs: startedUs,
+            sourceTimestampMs: Math.floor(startedUs / 1000),
+            readTimestampMs: Date.now(),
+            primaryKeys: schema.primaryKeys,
+            schemaKey: '',
+            payload: rowFromSelect(raw, schema),
+            before: null,
+            snapshotId,
+            uuid: '',
+            streamName: options.streamName,
+          };
+          await writer.write(event, schema);
+          rows++;
+        }
+        faultPoint('snapshot.after-chunk');
+        if (Date.now() - lastReport >= 1000) {
+          lastReport = Date.now();
+          const rate = Math.round((rows * 1000) / Math.max(1, lastReport - started));
+          logger.info(
+            {
+              table: `${database}.${table}`,
+              rows,
+              of: expected,
+              percent: expected ? Math.min(100, Math.round((rows * 100) / expected)) : null,
+              rowsPerSecond: rate,
+            },
+            'snapshot progress',
+          );
+        }
+      }
+      total += rows;
+      done.push(`${database}.${table}`);
+      logger.info(
+        { table: `${database}.${table}`, rows, ms: Date.now() - started },
+        'snapshot of table read',
+      );
+    }
+    await writer.finalizeAll();
+    await conn.query('COMMIT');
+  } catch (err) {
+    await writer.abort();
+    await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  return { snapshotId, position, tables: done, rows: total };
+}
+
+/** Moves every staged file into the bucket (idempotent: a file already moved is not there any more). */
+export async function publishStaged(stagingDir: string, bucketDir: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(stagingDir, { withFileTypes: true, recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  let moved = 0;
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const from = join(e.parentPath, e.name);
+    const rel = relative(stagingDir, from);
+    if (rel.split(sep)[0] === META_DIR) continue;
+    await publishFile(from, join(bucketDir, rel));
+    moved++;
+  }
+  await rm(stagingDir, { recursive: true, force: true });
+  return moved;
+}
