@@ -10,6 +10,7 @@
 # it has its own datadir, socket and port under DIR (default: .dev/mariadb in the repository).
 # The binlog is on with the settings capture needs (ROW, FULL image, FULL metadata, annotations),
 # and the server runs in the Pacific/Apia time zone (UTC+13) so that time-zone bugs show up.
+# TABLETIME_DEV_MARIADB_ARGS adds server options after ours (they win), e.g. --skip-log-bin for a test.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -116,6 +117,7 @@ start() {
       --binlog-row-metadata=FULL --binlog-annotate-row-events=ON --server-id=1 \
       --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
       --innodb-buffer-pool-size=128M --max-allowed-packet=256M \
+      ${TABLETIME_DEV_MARIADB_ARGS:-} \
       </dev/null >/dev/null 2>&1 &
     pid=$!
     for _ in $(seq 1 300); do

@@ -91,6 +91,14 @@ async function prepare(
     if (pending) checkpoint = await finish(pending);
 
     const wanted = await selectedTables(conn, include);
+    const versioned = wanted.filter((t) => t.systemVersioned).map((t) => `${t.database}.${t.table}`);
+    if (versioned.length > 0) {
+      // Each UPDATE of such a table is logged with an INSERT of its history row: a false version.
+      throw new ConfigError(
+        'SYSTEM_VERSIONED',
+        `${versioned.join(', ')} ${versioned.length === 1 ? 'is' : 'are'} system-versioned, which capture cannot tell from real inserts: leave ${versioned.length === 1 ? 'it' : 'them'} out of --tables`,
+      );
+    }
     const missing = wanted.filter((t) => !checkpoint?.tables[`${t.database}.${t.table}`]);
     if (checkpoint && missing.length === 0) return checkpoint;
     if (options.snapshot === false) {

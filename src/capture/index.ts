@@ -4,3 +4,5 @@ export { tableFilter } from './table-filter.ts';
 export { TransactionAssembler, type CapturedTransaction, type CapturedChange } from './transactions.ts';
 export { TableSchemas, sqlTypeOf } from './table-schema.ts';
 export { redactUrl } from './source.ts';
+export { preflight, type PreflightReport, type PreflightFinding } from './preflight.ts';
+export { connectSource } from './source.ts';

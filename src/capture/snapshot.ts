@@ -38,16 +38,21 @@ export interface SnapshotOptions {
   readonly signal: AbortSignal;
 }
 
-/** Tables of the source that `include` selects (base tables only; views have no binlog rows). */
+/**
+ * Tables of the source that `include` selects: base tables and MariaDB's system-versioned ones
+ * (which capture refuses, see preflight); views have no binlog rows.
+ */
 export async function selectedTables(
   conn: Connection,
   include: (database: string, table: string) => boolean,
-): Promise<{ database: string; table: string }[]> {
+): Promise<{ database: string; table: string; systemVersioned: boolean }[]> {
   const [rows] = (await conn.query(
-    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS t FROM information_schema.TABLES
-      WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`,
-  )) as unknown as [{ db: string; t: string }[]];
-  return rows.filter((r) => include(r.db, r.t)).map((r) => ({ database: r.db, table: r.t }));
+    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS t, TABLE_TYPE AS type FROM information_schema.TABLES
+      WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_SCHEMA, TABLE_NAME`,
+  )) as unknown as [{ db: string; t: string; type: string }[]];
+  return rows
+    .filter((r) => include(r.db, r.t))
+    .map((r) => ({ database: r.db, table: r.t, systemVersioned: r.type === 'SYSTEM VERSIONED' }));
 }
 
 /** Opens a consistent-snapshot transaction and returns the binlog position it corresponds to. */

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { TabletimeError } from '../core/index.ts';
 import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
+import { checkCommand } from './check-command.ts';
 import { demo } from './demo.ts';
 import { devMariadb } from './dev-mariadb-command.ts';
 import { inspect } from './inspect.ts';
@@ -34,6 +35,19 @@ program
   .option('--port <port>', 'the TCP port (default: a free one)')
   .action(async (action: string, opts: { dir: string; port?: string }) => {
     process.exitCode = await devMariadb(action, opts, process.stdout);
+  });
+
+program
+  .command('check')
+  .description(
+    'Check that the source is set up for capture; lists every problem with its fix (exit 0 only when capture can run)',
+  )
+  .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
+  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { source?: string; sourcePasswordFile?: string; tables: string; json?: boolean }) => {
+    process.exitCode = await checkCommand(opts, process.stdout);
   });
 
 program

@@ -32,11 +32,14 @@ export interface StartDevMariadbOptions {
   /** The server's folder; default a new temporary one, removed on stop. */
   readonly dir?: string;
   readonly port?: number;
+  /** Extra mariadbd options, after ours (they win): e.g. ['--skip-log-bin']. */
+  readonly serverArgs?: readonly string[];
 }
 
-async function script(args: string[]): Promise<string> {
+async function script(args: string[], serverArgs: readonly string[] = []): Promise<string> {
   try {
-    const { stdout } = await run('bash', [DEV_MARIADB_SCRIPT, ...args], { maxBuffer: 1024 * 1024 });
+    const env = { ...process.env, TABLETIME_DEV_MARIADB_ARGS: serverArgs.join(' ') };
+    const { stdout } = await run('bash', [DEV_MARIADB_SCRIPT, ...args], { maxBuffer: 1024 * 1024, env });
     return stdout.trim();
   } catch (err) {
     const stderr = ((err as { stderr?: string }).stderr ?? '').trim();
@@ -49,7 +52,7 @@ export async function startDevMariadb(options: StartDevMariadbOptions = {}): Pro
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'tabletime-mariadb-')));
   const args = ['start', '--dir', dir];
   if (options.port !== undefined) args.push('--port', String(options.port));
-  const out = await script(args);
+  const out = await script(args, options.serverArgs);
   const url = out.split('\n').at(-1) ?? '';
   const port = Number(new URL(url).port);
   const readPid = async () => Number((await readFile(join(dir, 'mariadbd.pid'), 'utf8')).trim());
@@ -67,7 +70,7 @@ export async function startDevMariadb(options: StartDevMariadbOptions = {}): Pro
       await waitForExit(pid);
     }
     await script(['stop', '--dir', dir]);
-    await script(['start', '--dir', dir, '--port', String(port)]);
+    await script(['start', '--dir', dir, '--port', String(port)], options.serverArgs);
     pid = await readPid();
   };
   return {

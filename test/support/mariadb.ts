@@ -12,8 +12,8 @@ export interface TestMariadb extends DevMariadb {
   query<T = Record<string, unknown>>(sql: string, values?: unknown[]): Promise<T[]>;
 }
 
-export async function startTestMariadb(): Promise<TestMariadb> {
-  const db = await startDevMariadb();
+export async function startTestMariadb(options: { serverArgs?: string[] } = {}): Promise<TestMariadb> {
+  const db = await startDevMariadb(options);
   const connect = (database?: string) =>
     createConnection({
       uri: db.url,
