@@ -16,6 +16,7 @@ import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
+import { ddlEffects, writeDdlRecord } from './ddl.ts';
 import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
 import { tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
@@ -262,11 +263,41 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             logPosition: tx.end.logPosition,
             gtid: tx.gtid ?? written.gtid,
           };
-          if (tx.ddl)
-            log.info(
-              { position: `${tx.end.logFile}:${tx.end.logPosition}`, sql: tx.ddl.sql.slice(0, 200) },
-              'DDL',
-            );
+          if (tx.ddl) {
+            for (const effect of ddlEffects(tx.ddl.sql, tx.ddl.database)) {
+              const touches = [effect.table, ...(effect.renamedTo ? [effect.renamedTo] : [])].filter((t) =>
+                include(t.database, t.table),
+              );
+              if (touches.length === 0) continue;
+              await writeDdlRecord(bucketDir, effect, {
+                ...tx.ddl,
+                gtid: tx.gtid,
+                commitTimestampUs: tx.commitTimestampUs,
+              });
+              // A table that appears under a selected name starts its history here.
+              const appeared = effect.kind === 'CREATE' ? effect.table : effect.renamedTo;
+              if (appeared && include(appeared.database, appeared.table)) {
+                const name = `${appeared.database}.${appeared.table}`;
+                if (!written.tables[name]) {
+                  written = {
+                    ...written,
+                    tables: {
+                      ...written.tables,
+                      [name]: { logFile: tx.ddl.logFile, logPosition: tx.ddl.logPosition, snapshotId: null },
+                    },
+                  };
+                }
+              }
+              log.info(
+                {
+                  position: `${tx.ddl.logFile}:${tx.ddl.logPosition}`,
+                  kind: effect.kind,
+                  table: `${effect.table.database}.${effect.table.table}`,
+                },
+                'DDL',
+              );
+            }
+          }
         }
         if (Date.now() - lastFlush >= flushIntervalMs) await flush();
       }

@@ -26,8 +26,13 @@ export interface CapturedTransaction {
   readonly changes: readonly CapturedChange[];
   /** Where the next transaction starts: resume here after this one. */
   readonly end: BinlogCoordinates;
-  /** A DDL statement (its own transaction), for schema tracking. */
-  readonly ddl: { readonly database: string; readonly sql: string } | null;
+  /** A DDL statement (its own transaction): its default database, text and where it is. */
+  readonly ddl: {
+    readonly database: string;
+    readonly sql: string;
+    readonly logFile: string;
+    readonly logPosition: number;
+  } | null;
 }
 
 interface PendingRows {
@@ -128,7 +133,12 @@ export class TransactionAssembler {
         }
         // Anything else is a statement of its own: DDL (implicitly committed), or a statement-format
         // event that a ROW-format server does not write for data. Either way it ends a transaction.
-        return this.#commit(event.header, logFile, { database: event.database, sql });
+        return this.#commit(event.header, logFile, {
+          database: event.database,
+          sql,
+          logFile,
+          logPosition: event.header.position,
+        });
       }
       case 'rows': {
         const open = (this.#open ??= { gtid: null, commitTimestampUs: null, standalone: false, pending: [] });
