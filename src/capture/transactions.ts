@@ -5,7 +5,14 @@
  * transaction is handed on before it is complete. A key change becomes UPDATE-DELETE of the old key
  * then UPDATE-INSERT of the new one, at the same position and row index.
  */
-import { type ChangeEvent, type ChangeType, type Row, type TableSchema, valuesEqual } from '../core/index.ts';
+import {
+  type ChangeEvent,
+  type ChangeType,
+  ConfigError,
+  type Row,
+  type TableSchema,
+  valuesEqual,
+} from '../core/index.ts';
 import type { BinlogEvent, RowChange, RowsOperation } from './binlog/index.ts';
 import type { TableSchemas } from './table-schema.ts';
 
@@ -150,6 +157,16 @@ export class TransactionAssembler {
         const firstRowIndex = this.#rowCounter;
         this.#rowCounter += event.rows.length;
         if (!this.#options.include(event.map.database, event.map.table)) return null;
+        if (
+          event.partialJson &&
+          event.rows.some((row) => row.jsonDiffs && Object.keys(row.jsonDiffs).length > 0)
+        ) {
+          // History needs whole documents; a diff against a value we may not have is refused, loudly.
+          throw new ConfigError(
+            'PARTIAL_JSON',
+            `${event.map.database}.${event.map.table} has partial JSON updates in the binlog (binlog_row_value_options=PARTIAL_JSON) at ${logFile}:${event.header.position}: SET GLOBAL binlog_row_value_options='' and start capture over`,
+          );
+        }
         open.pending.push({
           schema: this.#options.schemas.of(event.map),
           operation: event.operation,

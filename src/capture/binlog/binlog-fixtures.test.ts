@@ -46,8 +46,6 @@ describe('binlog fixtures', () => {
       'binlog_truncated_event.000001': 'BINLOG_FORMAT',
       'binlog_truncated_prev_gtid_event.000001': 'BINLOG_FORMAT',
       'corrupt-relay-bin.000624': 'BINLOG_FORMAT',
-      // Partial JSON updates are refused loudly (binlog_row_value_options=PARTIAL_JSON), never skipped.
-      'json.binlog.000001': 'PARTIAL_JSON',
     });
   });
 
@@ -207,6 +205,41 @@ describe('binlog fixtures', () => {
       '{"e": [0, 1, true, false]}',
       '{"e": null}',
     ]);
+  });
+
+  it('MySQL binary JSON rows, and partial JSON updates decoded as their diffs', async () => {
+    const rows = rowsOf(await read('json.binlog.000001'));
+    assert.deepEqual(rows[0]!.rows[0]!.after, {
+      '@1': 1,
+      '@2': '{"age": 24, "data": "xxxxxxxxxx", "name": "Joe"}',
+      '@3': 'Joe', // a generated column: json_col->>'$.name'
+      '@4': 24,
+    });
+    const full = rows.find((r) => r.operation === 'update' && !r.partialJson)!;
+    assert.equal(full.rows[0]!.after!['@2'], '{"age": 25, "data": "xxxxxxxxxx", "name": "Joe"}');
+    const partial = rows.find((r) => r.partialJson)!;
+    assert.equal(partial.rows.length, 6);
+    // binlog_row_value_options=PARTIAL_JSON with a MINIMAL before image: the JSON column is a diff,
+    // and the generated age column (json_col->>'$.age') agrees with each diff's value.
+    for (const row of partial.rows) {
+      const diffs = row.jsonDiffs!['@2']!;
+      assert.equal(diffs.length, 1);
+      assert.equal(diffs[0]!.operation, 'REPLACE');
+      assert.equal(diffs[0]!.path, '$.age');
+      assert.equal(diffs[0]!.value, String(row.after!['@4']));
+      assert.equal('@2' in row.after!, false, 'the diffed column is not a value of the row');
+    }
+    assert.deepEqual(
+      partial.rows.map((r) => [r.before!['@1'], r.after!['@3'], r.after!['@4']]),
+      [
+        [1, 'Joe', 26],
+        [2, 'Sue', 34],
+        [3, 'Pete', 42],
+        [4, 'Joe', 26],
+        [5, 'Sue', 34],
+        [6, 'Pete', 42],
+      ],
+    );
   });
 
   it('MySQL 9 VECTOR as float32 lists', async () => {

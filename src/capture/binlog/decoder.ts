@@ -16,6 +16,7 @@ import {
   type BinlogEvent,
   type EventHeader,
   EventType,
+  type JsonDiff,
   type RowChange,
   type RowsOperation,
   type TableMap,
@@ -395,6 +396,50 @@ function readRowImage(r: ByteReader, columns: readonly BinlogColumn[], present: 
   return row;
 }
 
+const DIFF_OPERATIONS = ['REPLACE', 'INSERT', 'REMOVE'] as const;
+
+/**
+ * The after image of a PARTIAL_UPDATE_ROWS event (MySQL sql/rpl_record.cc): value options (bit 1:
+ * partial JSON), then one bit per JSON column of the image saying whether it holds diffs, then the
+ * usual null bitmap and values; a partial JSON value is a list of (operation, path, value) diffs.
+ */
+function readPartialAfterImage(
+  r: ByteReader,
+  columns: readonly BinlogColumn[],
+  present: readonly boolean[],
+): { row: Row; jsonDiffs: Record<string, JsonDiff[]> } {
+  const options = r.lenenc();
+  const jsonColumns = columns.filter((c, i) => present[i] && c.type === MysqlType.JSON);
+  const partialBits = options & 1 ? readPresentBitmap(r, jsonColumns.length) : jsonColumns.map(() => false);
+  const partialColumns = new Set(jsonColumns.filter((_, i) => partialBits[i]).map((c) => c.index));
+  const presentCount = present.filter(Boolean).length;
+  const nulls = readPresentBitmap(r, presentCount);
+  const row: Row = {};
+  const jsonDiffs: Record<string, JsonDiff[]> = {};
+  let n = 0;
+  for (let i = 0; i < columns.length; i++) {
+    if (!present[i]) continue;
+    const col = columns[i]!;
+    if (nulls[n++]) {
+      row[col.name] = null;
+    } else if (partialColumns.has(i)) {
+      const diffs = new ByteReader(r.bytes(lengthPrefix(r, col.meta || 4)), 0, r.base + r.pos);
+      const list: JsonDiff[] = [];
+      while (diffs.remaining > 0) {
+        const operation = DIFF_OPERATIONS[diffs.u8()];
+        if (!operation) throw new RangeError('unknown JSON diff operation');
+        const path = diffs.lenencBytes().toString('utf8');
+        const value = operation === 'REMOVE' ? null : decodeMysqlJson(diffs.lenencBytes());
+        list.push({ operation, path, value });
+      }
+      jsonDiffs[col.name] = list;
+    } else {
+      row[col.name] = readValue(col, r);
+    }
+  }
+  return { row, jsonDiffs };
+}
+
 export interface BinlogDecoderOptions {
   /** Whether events carry a CRC32 before a format description says so (a live stream that asked for them). */
   readonly checksum?: boolean;
@@ -555,10 +600,7 @@ export class BinlogDecoder {
       case EventType.STOP:
         return { kind: 'stop', header };
       case EventType.PARTIAL_UPDATE_ROWS:
-        throw new ConfigError(
-          'PARTIAL_JSON',
-          "the binlog holds partial JSON updates (binlog_row_value_options=PARTIAL_JSON); tabletime needs full row images: SET GLOBAL binlog_row_value_options=''",
-        );
+        return this.#rows(header, r, 'update', true, true);
       default:
         if (
           header.type >= EventType.MARIADB_QUERY_COMPRESSED &&
@@ -603,7 +645,13 @@ export class BinlogDecoder {
     return map;
   }
 
-  #rows(header: EventHeader, r: ByteReader, operation: RowsOperation, v2: boolean): BinlogEvent {
+  #rows(
+    header: EventHeader,
+    r: ByteReader,
+    operation: RowsOperation,
+    v2: boolean,
+    partial = false,
+  ): BinlogEvent {
     const tableId = r.uintLE(this.#postHeaderLength(header.type, 8) === 6 ? 4 : 6);
     const flags = r.u16();
     if (v2) r.skip(r.u16() - 2); // extra data; its length counts itself
@@ -623,12 +671,24 @@ export class BinlogDecoder {
       if (operation === 'insert') rows.push({ before: null, after: readRowImage(r, map.columns, present) });
       else if (operation === 'delete')
         rows.push({ before: readRowImage(r, map.columns, present), after: null });
-      else {
+      else if (partial) {
+        const before = readRowImage(r, map.columns, present);
+        const { row, jsonDiffs } = readPartialAfterImage(r, map.columns, presentAfter);
+        rows.push({ before, after: row, jsonDiffs });
+      } else {
         const before = readRowImage(r, map.columns, present);
         rows.push({ before, after: readRowImage(r, map.columns, presentAfter) });
       }
     }
-    return { kind: 'rows', header, operation, map, rows, statementEnd: (flags & 1) !== 0 };
+    return {
+      kind: 'rows',
+      header,
+      operation,
+      map,
+      rows,
+      statementEnd: (flags & 1) !== 0,
+      partialJson: partial,
+    };
   }
 
   #mysqlGtid(header: EventHeader, r: ByteReader): BinlogEvent {

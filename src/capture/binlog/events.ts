@@ -60,11 +60,25 @@ export interface TableMap {
 
 export type RowsOperation = 'insert' | 'update' | 'delete';
 
+/** One change of a MySQL partial JSON update (binlog_row_value_options=PARTIAL_JSON). */
+export interface JsonDiff {
+  readonly operation: 'REPLACE' | 'INSERT' | 'REMOVE';
+  /** A JSON path, e.g. `$.age`, `$[1]`. */
+  readonly path: string;
+  /** The new value as JSON text; null for REMOVE. */
+  readonly value: string | null;
+}
+
 export interface RowChange {
   /** For 'update', the row before; for 'delete', the deleted row. */
   readonly before: Row | null;
   /** For 'insert' and 'update', the row after. */
   readonly after: Row | null;
+  /**
+   * Partial JSON updates: for these columns the after image holds only diffs against the before
+   * value, and the column is absent from `after`.
+   */
+  readonly jsonDiffs?: Readonly<Record<string, readonly JsonDiff[]>>;
 }
 
 export type BinlogEvent =
@@ -91,6 +105,8 @@ export type BinlogEvent =
       readonly rows: readonly RowChange[];
       /** STMT_END_F: the last rows event of its statement (table maps may be dropped after it). */
       readonly statementEnd: boolean;
+      /** A PARTIAL_UPDATE_ROWS event: some JSON columns are diffs (see RowChange.jsonDiffs). */
+      readonly partialJson: boolean;
     }
   | {
       readonly kind: 'gtid';
