@@ -41,7 +41,7 @@ export interface CaptureOptions {
   readonly snapshot?: boolean;
   /** Rows per snapshot query (default 10,000). */
   readonly snapshotChunkRows?: number;
-  /** Called with each batch of files once they are durable and the checkpoint covers them. */
+  /** Called with each batch of files once they are durable, before the checkpoint moves past them. */
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
 }
 
@@ -213,6 +213,19 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
       );
       const flush = async () => {
         const files = await writer!.finalizeAll();
+        if (files.length > 0 && options.onFiles) {
+          // Before the checkpoint moves: a crash here re-writes (and re-announces) these changes,
+          // it never leaves a durable file unannounced. A failed notification is not fatal: apply
+          // also scans the bucket.
+          try {
+            await options.onFiles(files);
+          } catch (err) {
+            log.warn(
+              { err: (err as Error).message, files: files.length },
+              'notification failed; apply will find the files by scanning the bucket',
+            );
+          }
+        }
         if (files.length > 0) faultPoint('capture.after-files');
         if (written !== checkpoint) {
           await checkpoints.save(written);
@@ -225,7 +238,6 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             'files written',
           );
           changes = 0;
-          await options.onFiles?.(files);
         }
       };
       for await (const { event, logFile } of streamBinlog({

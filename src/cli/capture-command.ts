@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { runCapture } from '../capture/index.ts';
+import { bucketDirOf, runCapture } from '../capture/index.ts';
+import { notificationOf, openNotifier } from '../notify/index.ts';
 import { createLogger } from './logger.ts';
 import { resolveSourceUrl } from './source-url.ts';
 
@@ -13,6 +14,7 @@ export interface CaptureCommandOptions {
   serverId?: string;
   snapshot?: boolean;
   snapshotChunkRows?: string;
+  notify?: string;
 }
 
 /** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
@@ -25,10 +27,14 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  const dataDir = resolve(opts.dataDir);
+  const notifier = opts.notify ? await openNotifier(opts.notify) : null;
+  const bucket = bucketDirOf(dataDir);
   await runCapture({
+    onFiles: notifier ? (files) => notifier.publish(files.map((f) => notificationOf(bucket, f))) : undefined,
     source: resolveSourceUrl(opts),
     tables: opts.tables,
-    dataDir: resolve(opts.dataDir),
+    dataDir,
     gzip: opts.gzip,
     flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
     serverId: opts.serverId === undefined ? undefined : Number(opts.serverId),
@@ -37,6 +43,7 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
     logger,
     signal: controller.signal,
   });
+  await notifier?.close();
   logger.info('capture stopped');
   return 0;
 }

@@ -61,6 +61,7 @@ program
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
   .option('--server-id <id>', 'replica server id (default: derived from --data-dir)')
   .option('--no-snapshot', 'start at the end of the binlog without reading the tables first')
+  .option('--notify <url>', 'announce each new file on NATS JetStream: nats://host:port/subject')
   .option('--snapshot-chunk-rows <n>', 'rows per snapshot query (default 10000)')
   .action(async (opts: CaptureCommandOptions) => {
     process.exitCode = await captureCommand(opts);
