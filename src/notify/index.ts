@@ -6,7 +6,7 @@ import type { Notifier } from './notification.ts';
 
 /** The notifier for `--notify URL`. GCS/Pub/Sub is not built yet (docs/capture.md). */
 export async function openNotifier(url: string): Promise<Notifier> {
-  if (url.startsWith('nats://')) return await NatsNotifier.open(parseNatsUrl(url));
+  if (url.startsWith('nats://')) return NatsNotifier.open(parseNatsUrl(url));
   throw new ConfigError(
     'NOTIFY',
     `--notify takes nats://host:port/subject; '${url.split(':')[0]}:' is not supported yet`,
