@@ -24,6 +24,8 @@ export interface BinlogStreamOptions {
   /** Pause the socket above this many queued bytes (default 16 MiB). */
   readonly highWaterBytes?: number;
   readonly signal?: AbortSignal;
+  /** Filled while streaming: the most bytes ever queued, and how often the socket was paused. */
+  readonly stats?: { maxQueuedBytes: number; pauses: number };
 }
 
 /** An event with where it sits: the binlog file it belongs to. */
@@ -165,8 +167,10 @@ export async function* streamBinlog(options: BinlogStreamOptions): AsyncGenerato
     dump.on('event', (buf: Buffer) => {
       queue.push(buf);
       queuedBytes += buf.length;
+      if (options.stats) options.stats.maxQueuedBytes = Math.max(options.stats.maxQueuedBytes, queuedBytes);
       if (!paused && queuedBytes > highWater) {
         paused = true;
+        if (options.stats) options.stats.pauses++;
         conn.pause();
       }
       notify();
