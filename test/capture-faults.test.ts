@@ -5,7 +5,7 @@
  * nothing doubled, nothing invented.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { bucketDirOf } from '../src/capture/index.ts';
 import { bucketEvents, waitForCheckpoint } from './support/bucket.ts';
 import { masterPosition, startCapture } from './support/capture.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
-import { REPO_ROOT } from './support/paths.ts';
+import { spawnTabletime } from './support/cli.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 import { Workload } from './support/workload.ts';
 
@@ -25,28 +25,18 @@ function spawnCapture(
   logLevel = 'warn',
   faults = '',
 ): ChildProcess {
-  return spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(REPO_ROOT, 'src', 'cli', 'main.ts'),
-      'capture',
-      '--source',
-      url,
-      '--tables',
-      tables,
-      '--data-dir',
-      dataDir,
-      '--flush-interval-ms',
-      '30',
-    ],
-    {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, TABLETIME_LOG_LEVEL: logLevel, TABLETIME_FAULTS: faults },
-    },
-  );
+  const args = [
+    'capture',
+    '--source',
+    url,
+    '--tables',
+    tables,
+    '--data-dir',
+    dataDir,
+    '--flush-interval-ms',
+    '30',
+  ];
+  return spawnTabletime(args, { TABLETIME_LOG_LEVEL: logLevel, TABLETIME_FAULTS: faults });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {

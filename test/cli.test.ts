@@ -1,16 +1,11 @@
 /** The `tabletime` command as a user runs it (through the sources, so no build is needed). */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { DATASTREAM_FIXTURES, REPO_ROOT } from './support/paths.ts';
+import { runTabletime } from './support/cli.ts';
+import { DATASTREAM_FIXTURES } from './support/paths.ts';
 
-const run = promisify(execFile);
-const cli = (...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
-    cwd: REPO_ROOT,
-  });
+const cli = (...args: string[]) => runTabletime(args);
 
 describe('tabletime CLI', () => {
   it('--help lists the commands that exist', async () => {

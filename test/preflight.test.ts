@@ -1,18 +1,11 @@
 /** `tabletime check`: every problem at once, each with its fix; exit 0 only when capture can run. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { connectSource, preflight, tableFilter } from '../src/capture/index.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
-import { REPO_ROOT } from './support/paths.ts';
+import { runTabletime } from './support/cli.ts';
 
-const run = promisify(execFile);
-const check = (...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'check', ...args], {
-    cwd: REPO_ROOT,
-  });
+const check = (...args: string[]) => runTabletime(['check', ...args]);
 
 describe('preflight', () => {
   let db: TestMariadb;

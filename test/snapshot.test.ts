@@ -4,7 +4,6 @@
  * a crash inside the snapshot publishes nothing partial; a table added later is snapshotted then.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import type { ChangeEvent } from '../src/core/index.ts';
 import { bucketEvents, listChangeFiles } from './support/bucket.ts';
 import { startCapture } from './support/capture.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
-import { REPO_ROOT } from './support/paths.ts';
+import { spawnTabletime } from './support/cli.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 import { type ExpectedChange, Workload } from './support/workload.ts';
 
@@ -57,17 +56,9 @@ function runCli(
   args: string[],
   faults = '',
 ): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args],
-    {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn', TABLETIME_FAULTS: faults },
-    },
-  );
+  const child = spawnTabletime(args, { TABLETIME_LOG_LEVEL: 'warn', TABLETIME_FAULTS: faults });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
 }
 

@@ -1,0 +1,21 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from './paths.ts';
+
+const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
+const execFileAsync = promisify(execFile);
+
+/** Runs `tabletime ARGS…` from the sources and waits; rejects (with code, stdout, stderr) on a non-zero exit. */
+export function runTabletime(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync(process.execPath, [...CLI, ...args], { cwd: REPO_ROOT });
+}
+
+/** Starts `tabletime ARGS…` as a process of its own (stderr piped) for tests that signal or kill it. */
+export function spawnTabletime(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [...CLI, ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+}
