@@ -1,5 +1,7 @@
 /** The `tabletime` command as a user runs it (through the sources, so no build is needed). */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runTabletime } from './support/cli.ts';
@@ -10,7 +12,7 @@ const cli = (...args: string[]) => runTabletime(args);
 describe('tabletime CLI', () => {
   it('--help lists the commands that exist', async () => {
     const { stdout } = await cli('--help');
-    for (const command of ['demo', 'dev-mariadb', 'inspect'])
+    for (const command of ['demo', 'dev-mariadb', 'check', 'capture', 'inspect'])
       assert.match(stdout, new RegExp(`^  ${command}\\b`, 'm'));
   });
 
@@ -31,6 +33,28 @@ describe('tabletime CLI', () => {
       ],
     );
     assert.match(events[0]!.version_id as string, /^[0-9a-f]{32}$/);
+  });
+
+  it('demo runs the story on a throw-away MariaDB and prints the captured trail', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tabletime-demo-'));
+    try {
+      const { stdout } = await cli('demo', '--data-dir', dir);
+      const trail = stdout
+        .split('\n')
+        .filter((l) => /^\s+(snapshot|\d{4}-)/.test(l))
+        .map((l) => l.trim().split(/\s+/).slice(1, 4).join(' '));
+      assert.deepEqual(trail, [
+        'INSERT id=1001 amount=250.00',
+        'UPDATE-INSERT id=1001 amount=225.00',
+        'UPDATE-INSERT id=1001 amount=225.00',
+        'UPDATE-DELETE id=1001 amount=225.00',
+        'UPDATE-INSERT id=5001 amount=225.00',
+        'DELETE id=5001 amount=225.00',
+      ]);
+      assert.match(stdout, /10 changes captured/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('an unknown command is a usage error (exit 2), with help', async () => {

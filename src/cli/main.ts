@@ -21,10 +21,11 @@ program
 
 program
   .command('demo')
-  .description('Start a throw-away MariaDB with binlog on and show what the pipeline will do with it')
-  .option('--keep', 'leave the server running (stop it with `tabletime dev-mariadb stop --dir DIR`)')
-  .action(async (opts: { keep?: boolean }) => {
-    process.exitCode = await demo({ keep: opts.keep === true, out: process.stdout });
+  .description('Run a short story on a throw-away MariaDB and show what tabletime captured (about 10 s)')
+  .option('--data-dir <dir>', 'where the demo keeps its bucket and checkpoint', '.dev/demo')
+  .option('--keep', 'leave the MariaDB running (stop it with `tabletime dev-mariadb stop --dir DIR`)')
+  .action(async (opts: { keep?: boolean; dataDir: string }) => {
+    process.exitCode = await demo({ keep: opts.keep === true, dataDir: opts.dataDir, out: process.stdout });
   });
 
 program

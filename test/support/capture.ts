@@ -24,7 +24,7 @@ export async function startCapture(
   db: TestMariadb,
   tables: string,
   dataDir?: string,
-  extra: { snapshotChunkRows?: number; snapshot?: boolean } = {},
+  extra: { snapshotChunkRows?: number; snapshot?: boolean; flushIntervalMs?: number } = {},
 ): Promise<RunningCapture> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
   const controller = new AbortController();
