@@ -43,7 +43,12 @@ export interface DeadLetter {
 }
 
 export type ReadItem =
-  | { readonly kind: 'event'; readonly event: ChangeEvent; readonly line: number }
+  | {
+      readonly kind: 'event';
+      readonly event: ChangeEvent;
+      readonly line: number;
+      readonly schema: TableSchema;
+    }
   | { readonly kind: 'dead-letter'; readonly deadLetter: DeadLetter };
 
 /** Real SQL types of some columns, for files that do not carry them (Datastream's). */
@@ -105,6 +110,29 @@ function deadLetterFrom(err: unknown, file: string, line: number, raw: string): 
   if (err instanceof TabletimeError && err.kind === 'input')
     return { file, line, code: err.code, reason: err.message, raw };
   throw err; // not bad input: a bug or an I/O failure must not be filed as a dead letter
+}
+
+/**
+ * The table schema of an event: the known columns (Avro schema, hints), the rest inferred from the
+ * values (a Datastream JSON file without types): integers as BIGINT, other numbers as DOUBLE,
+ * bytes as LONGBLOB, anything else as text.
+ */
+function schemaOf(event: ChangeEvent, ctx: LineContext | undefined): TableSchema {
+  const columns = Object.keys(event.payload).map((name) => {
+    const known = ctx?.columns.get(name);
+    if (known) return known;
+    const v = event.payload[name];
+    const type =
+      typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v))
+        ? 'bigint'
+        : typeof v === 'number'
+          ? 'double'
+          : v instanceof Uint8Array
+            ? 'longblob'
+            : 'longtext';
+    return columnFromSqlType(name, type);
+  });
+  return { database: event.database, table: event.table, primaryKeys: event.primaryKeys, columns };
 }
 
 function hintContext(
@@ -169,7 +197,8 @@ async function* readJsonLines(
         };
         return;
       }
-      yield { kind: 'event', event, line: lineNo };
+      const ctx = lookup(event.schemaKey, event.database, event.table);
+      yield { kind: 'event', event, line: lineNo, schema: known ? known.schema : schemaOf(event, ctx) };
     } catch (err) {
       yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, lineNo, text) };
     }
@@ -244,7 +273,7 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
           wirePayload[col.column.name] = avroValueToWire(rawPayload[col.column.name], col);
         wire.payload = wirePayload;
         const event = eventFromWire(wire, ordinal.next(wire), () => ctx);
-        yield { kind: 'event', event, line: record };
+        yield { kind: 'event', event, line: record, schema: schemaOf(event, ctx) };
       } catch (err) {
         yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, record, `avro record ${record}`) };
       }

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { TabletimeError } from '../core/index.ts';
 import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
 import { checkCommand } from './check-command.ts';
+import { applyCommand } from './apply-command.ts';
+import { type QueryOptions, queryCommand } from './query-command.ts';
 import { demo } from './demo.ts';
 import { devMariadb } from './dev-mariadb-command.ts';
 import { inspect } from './inspect.ts';
@@ -66,6 +68,33 @@ program
   .option('--snapshot-chunk-rows <n>', 'rows per snapshot query (default 10000)')
   .action(async (opts: CaptureCommandOptions) => {
     process.exitCode = await captureCommand(opts);
+  });
+
+program
+  .command('apply')
+  .description(
+    'Apply every change file in DIR/bucket not applied yet into the history store (DIR/history.duckdb)',
+  )
+  .requiredOption('--data-dir <dir>', 'the data dir capture writes to')
+  .action(async (opts: { dataDir: string }) => {
+    process.exitCode = await applyCommand(opts, process.stdout);
+  });
+
+program
+  .command('query')
+  .description(
+    'Ask the history: tables | current T | as-of T --at TIME | history T [--key col=value] | diff T --from T1 --to T2',
+  )
+  .argument('<what>', 'tables, current, as-of, history or diff')
+  .argument('[table]', 'database.table')
+  .requiredOption('--data-dir <dir>', 'the data dir holding history.duckdb')
+  .option('--at <time>', 'for as-of: an ISO-8601 time (zone-less = UTC)')
+  .option('--from <time>', 'for diff: the earlier time')
+  .option('--to <time>', 'for diff: the later time')
+  .option('--key <col=value,...>', 'for history: one record')
+  .option('--format <format>', 'table (default), jsonl or csv')
+  .action(async (what: string, table: string | undefined, opts: QueryOptions) => {
+    process.exitCode = await queryCommand(what, table, opts, process.stdout);
   });
 
 program

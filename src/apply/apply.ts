@@ -1,0 +1,117 @@
+/**
+ * Apply: change files -> versions in the history store. Each file is read whole (ours and
+ * Datastream's, JSON and Avro), its bad lines go to the dead-letter folder with their reason,
+ * and its events are stored in one transaction that also marks the file applied, so a file
+ * applied twice, a duplicate notification or a crash between the store's commit and anything
+ * after it never makes a second version (the version id is the key, too).
+ */
+import { appendFile, mkdir, readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  type ColumnHints,
+  type DeadLetter,
+  META_DIR,
+  readChangeFile,
+  SchemaRegistry,
+} from '../changefile/index.ts';
+import type { ChangeEvent, TableSchema } from '../core/index.ts';
+import type { HistoryStore } from '../store/index.ts';
+
+export interface ApplyOptions {
+  readonly store: HistoryStore;
+  /** The bucket the files are in (its schema registry types our files). */
+  readonly bucketDir: string;
+  /** Where dead letters go: one JSON line each, in a file named after the change file. */
+  readonly deadLetterDir: string;
+  readonly columnHints?: ColumnHints;
+  readonly logger?: Logger;
+}
+
+export interface ApplyResult {
+  readonly files: number;
+  readonly skipped: number;
+  readonly events: number;
+  readonly inserted: number;
+  readonly deadLetters: number;
+}
+
+/** The name a file is known by in the store: its path inside the bucket, '/'-separated. */
+export function fileName(bucketDir: string, path: string): string {
+  const rel = relative(bucketDir, path);
+  return rel.startsWith('..') ? path : rel.split(sep).join('/');
+}
+
+async function writeDeadLetters(dir: string, name: string, letters: readonly DeadLetter[]): Promise<void> {
+  if (letters.length === 0) return;
+  await mkdir(dir, { recursive: true });
+  const target = join(dir, `${name.replaceAll('/', '__')}.jsonl`);
+  const lines = letters.map((d) =>
+    JSON.stringify({
+      file: name,
+      line: d.line,
+      code: d.code,
+      reason: d.reason,
+      raw: d.raw,
+      at: new Date().toISOString(),
+    }),
+  );
+  await appendFile(target, `${lines.join('\n')}\n`);
+}
+
+/** Applies one change file (skipped when the store has it already). */
+export async function applyFile(
+  path: string,
+  options: ApplyOptions,
+  registry = new SchemaRegistry(options.bucketDir),
+): Promise<ApplyResult> {
+  const name = fileName(options.bucketDir, path);
+  if (await options.store.isApplied(name))
+    return { files: 0, skipped: 1, events: 0, inserted: 0, deadLetters: 0 };
+  const events: { event: ChangeEvent; schema: TableSchema }[] = [];
+  const dead: DeadLetter[] = [];
+  for await (const item of readChangeFile(path, { registry, columnHints: options.columnHints })) {
+    if (item.kind === 'event') events.push({ event: item.event, schema: item.schema });
+    else dead.push(item.deadLetter);
+  }
+  // Dead letters first: if we die before the store commits, the file is applied again and its dead
+  // letters are written again (a duplicate report), never lost.
+  await writeDeadLetters(options.deadLetterDir, name, dead);
+  const { inserted } = await options.store.applyFile(name, events);
+  options.logger?.info(
+    { file: name, events: events.length, inserted, deadLetters: dead.length },
+    'file applied',
+  );
+  return { files: 1, skipped: 0, events: events.length, inserted, deadLetters: dead.length };
+}
+
+/** Every change file in the bucket, in name order (tabletime's own folder left out). */
+export async function listBucket(bucketDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(bucketDir, { withFileTypes: true, recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .filter((p) => relative(bucketDir, p).split(sep)[0] !== META_DIR)
+    .sort();
+}
+
+/** Applies every file of the bucket the store does not have yet (what apply does on start). */
+export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
+  const registry = new SchemaRegistry(options.bucketDir);
+  const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
+  for (const path of await listBucket(options.bucketDir)) {
+    const r = await applyFile(path, options, registry);
+    total.files += r.files;
+    total.skipped += r.skipped;
+    total.events += r.events;
+    total.inserted += r.inserted;
+    total.deadLetters += r.deadLetters;
+  }
+  return total;
+}

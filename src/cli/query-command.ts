@@ -1,0 +1,197 @@
+/**
+ * `tabletime query …`: questions to the history store. Output `--format table` (aligned, for
+ * people; default), `jsonl` (one object a row, values in the change-file encoding) or `csv`.
+ * `current` and `as-of` print exactly the source's columns; `history` adds the version metadata.
+ */
+import { resolve } from 'node:path';
+import { encodeValue } from '../changefile/index.ts';
+import { ConfigError, type ColumnSchema, parseUtcMicros, type Row, type TableSchema } from '../core/index.ts';
+import { decodeValue } from '../changefile/index.ts';
+import { DuckdbStore, type HistoryStore } from '../store/index.ts';
+import { storePathOf } from './apply-command.ts';
+
+export type Format = 'table' | 'jsonl' | 'csv';
+
+export interface QueryOptions {
+  dataDir: string;
+  format?: string;
+  at?: string;
+  from?: string;
+  to?: string;
+  key?: string;
+}
+
+/** An instant from ISO-8601 text: zone-less means UTC; an offset is honoured. µs kept. */
+export function parseInstant(text: string, flag: string): number {
+  try {
+    return parseUtcMicros(text);
+  } catch {
+    const ms = Date.parse(text);
+    if (Number.isNaN(ms))
+      throw new ConfigError('USAGE', `${flag} '${text}' is not an ISO-8601 time, e.g. 2026-11-24T10:42:00Z`);
+    const frac = /\.\d{3}(\d{1,3})/.exec(text)?.[1] ?? '';
+    return ms * 1000 + Number(frac.padEnd(3, '0'));
+  }
+}
+
+function splitTable(name: string): [string, string] {
+  const dot = name.indexOf('.');
+  if (dot <= 0) throw new ConfigError('USAGE', `'${name}' is not database.table`);
+  return [name.slice(0, dot), name.slice(dot + 1)];
+}
+
+function cell(value: Row[string] | undefined, column: ColumnSchema | undefined): string {
+  if (value === null || value === undefined) return '';
+  if (!column) return String(value);
+  return String(encodeValue(value, column));
+}
+
+function render(
+  format: Format,
+  header: string[],
+  rows: string[][],
+  nulls: boolean[][],
+  out: NodeJS.WritableStream,
+): void {
+  if (format === 'csv') {
+    const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+    out.write(`${header.map(q).join(',')}\n`);
+    for (const r of rows) out.write(`${r.map(q).join(',')}\n`);
+    return;
+  }
+  const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
+  const fit = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s.padEnd(w));
+  out.write(`${header.map((h, i) => fit(h, widths[i]!)).join('  ')}\n`);
+  out.write(`${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  rows.forEach((r, j) =>
+    out.write(`${r.map((c, i) => fit(nulls[j]![i] ? 'NULL' : c, widths[i]!)).join('  ')}\n`),
+  );
+  out.write(`(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
+}
+
+function printRows(
+  schema: TableSchema,
+  rows: Row[],
+  extra: Record<string, string>[] | null,
+  format: Format,
+  out: NodeJS.WritableStream,
+): void {
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const names = schema.columns.map((c) => c.name);
+  if (format === 'jsonl') {
+    rows.forEach((row, i) => {
+      const obj: Record<string, unknown> = {};
+      for (const n of names) obj[n] = row[n] === undefined ? null : encodeValue(row[n], byName.get(n)!);
+      out.write(`${JSON.stringify({ ...(extra?.[i] ?? {}), ...obj })}\n`);
+    });
+    return;
+  }
+  const extraNames = extra && extra.length > 0 ? Object.keys(extra[0]!) : [];
+  const header = [...extraNames, ...names];
+  const cells = rows.map((row, i) => [
+    ...extraNames.map((n) => extra![i]![n] ?? ''),
+    ...names.map((n) => cell(row[n], byName.get(n))),
+  ]);
+  const nulls = rows.map((row) => [
+    ...extraNames.map(() => false),
+    ...names.map((n) => row[n] === null || row[n] === undefined),
+  ]);
+  render(format, header, cells, nulls, out);
+}
+
+export async function queryCommand(
+  what: string,
+  table: string | undefined,
+  opts: QueryOptions,
+  out: NodeJS.WritableStream,
+): Promise<number> {
+  const format = (opts.format ?? 'table') as Format;
+  if (!['table', 'jsonl', 'csv'].includes(format))
+    throw new ConfigError('USAGE', `--format takes table, jsonl or csv, not '${format}'`);
+  await using store: HistoryStore = await DuckdbStore.open(storePathOf(resolve(opts.dataDir)));
+  if (what === 'tables') {
+    const tables = await store.tables();
+    if (format === 'jsonl') for (const t of tables) out.write(`${JSON.stringify(t)}\n`);
+    else
+      render(
+        format,
+        ['table', 'versions'],
+        tables.map((t) => [`${t.database}.${t.table}`, String(t.versions)]),
+        tables.map(() => [false, false]),
+        out,
+      );
+    return 0;
+  }
+  if (!table) throw new ConfigError('USAGE', `query ${what} needs a table: database.table`);
+  const [database, name] = splitTable(table);
+  const schema = await store.schemaOf(database, name);
+  if (!schema)
+    throw new ConfigError(
+      'UNKNOWN_TABLE',
+      `no history for ${table}: \`tabletime query tables\` lists what there is`,
+    );
+  switch (what) {
+    case 'current':
+      printRows(schema, await store.asOf(database, name, null), null, format, out);
+      return 0;
+    case 'as-of': {
+      if (!opts.at)
+        throw new ConfigError('USAGE', 'query as-of needs --at TIME (ISO-8601, e.g. 2026-11-24T10:42:00Z)');
+      printRows(schema, await store.asOf(database, name, parseInstant(opts.at, '--at')), null, format, out);
+      return 0;
+    }
+    case 'history': {
+      let key: Row | undefined;
+      if (opts.key) {
+        key = {};
+        const byName = new Map(schema.columns.map((c) => [c.name, c]));
+        for (const part of opts.key.split(',')) {
+          const eq = part.indexOf('=');
+          const col = byName.get(part.slice(0, eq).trim());
+          if (eq <= 0 || !col)
+            throw new ConfigError(
+              'USAGE',
+              `--key '${part}' is not column=value of ${table}'s key (${schema.primaryKeys.join(', ')})`,
+            );
+          key[col.name] = decodeValue(part.slice(eq + 1).trim(), col);
+        }
+      }
+      const versions = await store.history(database, name, key);
+      const extra = versions.map((v) => ({
+        _tt_commit_ts: v.commitTimestamp,
+        _tt_op: v.op,
+        _tt_deleted: String(v.deleted),
+        _tt_version_id: v.versionId,
+        _tt_position: v.position,
+      }));
+      printRows(
+        schema,
+        versions.map((v) => v.row),
+        extra,
+        format,
+        out,
+      );
+      return 0;
+    }
+    case 'diff': {
+      if (!opts.from || !opts.to)
+        throw new ConfigError('USAGE', 'query diff needs --from TIME and --to TIME');
+      const d = await store.diff(
+        database,
+        name,
+        parseInstant(opts.from, '--from'),
+        parseInstant(opts.to, '--to'),
+      );
+      const rows = [...d.inserted, ...d.deleted, ...d.changed.map((c) => c.after)];
+      const extra = [
+        ...d.inserted.map(() => ({ change: 'inserted', columns: '' })),
+        ...d.deleted.map(() => ({ change: 'deleted', columns: '' })),
+        ...d.changed.map((c) => ({ change: 'changed', columns: c.columns.join(' ') })),
+      ];
+      printRows(schema, rows, extra, format, out);
+      return 0;
+    }
+    default:
+      throw new ConfigError('USAGE', `query takes tables, current, as-of, history or diff, not '${what}'`);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * How a source table's history is laid out in a store (ARCHITECTURE.md contract 6;
+ * docs/history-tables.md): the source's columns, typed, plus metadata columns whose names start
+ * with `_tt_` so they cannot clash with source columns.
+ */
+import {
+  type ChangeEvent,
+  type ColumnSchema,
+  isDeleteType,
+  positionKey,
+  type Row,
+  versionId,
+} from '../core/index.ts';
+import { encodeValue } from '../changefile/index.ts';
+
+export const META_COLUMNS = [
+  ['_tt_version_id', 'the version id (deterministic, from the source coordinates)'],
+  ['_tt_key', "the record's primary-key values as a JSON array, e.g. [1001]; NULL for a table without a key"],
+  ['_tt_op', 'INSERT, UPDATE-INSERT, UPDATE-DELETE or DELETE'],
+  ['_tt_deleted', 'true for a tombstone: the row was deleted (or moved to another key) here'],
+  ['_tt_commit_ts', "the transaction's commit time (UTC)"],
+  ['_tt_position', 'the source position as sortable text: versions of a key are ordered by it'],
+  ['_tt_log_file', 'binlog file ("" for snapshot rows)'],
+  ['_tt_log_pos', 'position of the rows event in the binlog file'],
+  ['_tt_row_index', 'row index inside the rows event'],
+  ['_tt_gtid', 'GTID of the transaction, when the source has them'],
+  ['_tt_snapshot', 'true for a snapshot (backfill) row'],
+  ['_tt_ingested_at', 'when apply stored the version'],
+  ['_tt_file', 'the change file the version came from'],
+  ['_tt_raw', 'JSON of the values the typed columns cannot hold exactly (zero dates, …), else NULL'],
+] as const;
+
+/** The record's key as canonical JSON text (change-file encoding), or null without a key. */
+export function keyText(event: ChangeEvent, columns: ReadonlyMap<string, ColumnSchema>): string | null {
+  if (event.primaryKeys.length === 0) return null;
+  return JSON.stringify(
+    event.primaryKeys.map((k) =>
+      encodeValue(event.payload[k] ?? null, columns.get(k) ?? { name: k, kind: 'string', sqlType: 'text' }),
+    ),
+  );
+}
+
+/** When a version counts as committed: the commit time, or (Datastream files) the source time. */
+export function commitMicros(event: ChangeEvent): number {
+  return event.commitTimestampUs ?? event.sourceTimestampMs * 1000;
+}
+
+export interface VersionRow {
+  readonly versionId: string;
+  readonly key: string | null;
+  readonly op: string;
+  readonly deleted: boolean;
+  readonly commitMicros: number;
+  readonly position: string;
+  readonly event: ChangeEvent;
+  readonly payload: Row;
+}
+
+export function versionRow(event: ChangeEvent, columns: ReadonlyMap<string, ColumnSchema>): VersionRow {
+  return {
+    versionId: versionId(event),
+    key: keyText(event, columns),
+    op: event.changeType,
+    deleted: isDeleteType(event.changeType),
+    commitMicros: commitMicros(event),
+    position: positionKey(event.position, event.changeType),
+    event,
+    payload: event.payload,
+  };
+}

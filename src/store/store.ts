@@ -1,0 +1,39 @@
+import type { ChangeEvent, Row, TableSchema } from '../core/index.ts';
+
+/** One version as queries return it: the source row plus its metadata. */
+export interface VersionOut {
+  readonly row: Row;
+  readonly versionId: string;
+  readonly op: string;
+  readonly deleted: boolean;
+  readonly commitTimestamp: string;
+  readonly position: string;
+  readonly gtid: string | null;
+  readonly snapshot: boolean;
+}
+
+export interface DiffOut {
+  readonly inserted: Row[];
+  readonly deleted: Row[];
+  readonly changed: { readonly before: Row; readonly after: Row; readonly columns: string[] }[];
+}
+
+/**
+ * A history store (DuckDB now; PostgreSQL and BigQuery behind the same interface later). Every
+ * method is idempotent where it writes: applying a file twice changes nothing.
+ */
+export interface HistoryStore extends AsyncDisposable {
+  /** Stores one file's versions and marks the file applied, in one transaction. */
+  applyFile(
+    file: string,
+    events: readonly { event: ChangeEvent; schema: TableSchema }[],
+  ): Promise<{ inserted: number; duplicates: number }>;
+  isApplied(file: string): Promise<boolean>;
+  tables(): Promise<{ database: string; table: string; versions: number }[]>;
+  schemaOf(database: string, table: string): Promise<TableSchema | null>;
+  /** The table as of a moment (µs since the epoch): every transaction committed at or before it. */
+  asOf(database: string, table: string, atMicros: number | null): Promise<Row[]>;
+  history(database: string, table: string, key?: Row): Promise<VersionOut[]>;
+  diff(database: string, table: string, fromMicros: number, toMicros: number): Promise<DiffOut>;
+  close(): Promise<void>;
+}
