@@ -1,17 +1,18 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { pino } from 'pino';
 import { bucketDirOf, CheckpointStore, runCapture } from '../capture/index.ts';
-import { META_DIR, readChangeFile, SchemaRegistry } from '../changefile/index.ts';
-import { type ChangeEvent, positionKey } from '../core/index.ts';
 import { startDevMariadb } from '../devdb/index.ts';
+import { applyBucket } from '../apply/index.ts';
+import { DuckdbStore } from '../store/index.ts';
+import { storePathOf } from './apply-command.ts';
 
 /**
  * `tabletime demo`: a throw-away MariaDB, a small shop, a short story of inserts, updates, a key
- * change and a physical delete, captured into change files, and one order's full trail read back
- * from them. Apply, the history store and queries are not built yet (docs/architecture.md); the
- * demo will show `tabletime query` then.
+ * change and a physical delete, captured into change files, applied into the DuckDB history
+ * store, and one order's history and the current table queried back. (`tabletime run`, which does
+ * capture and apply together, is not built yet: the demo runs them one after the other.)
  */
 export async function demo(opts: {
   keep: boolean;
@@ -99,52 +100,47 @@ export async function demo(opts: {
     await capturing;
 
     const bucket = bucketDirOf(dataDir);
-    const events = await readBucket(bucket);
     say();
-    say(`5. ${events.length} changes captured into Datastream-compatible files under ${bucket}`);
-    say('   The trail of order 1001 / 5001, in source order (a delete keeps what the row held):');
-    say();
-    for (const e of events.filter(
-      (e) => e.table === 'orders' && [1001, 5001].includes(e.payload.id as number),
-    )) {
-      const when = e.position.snapshot
-        ? 'snapshot'
-        : new Date((e.commitTimestampUs ?? 0) / 1000).toISOString();
-      const p = e.payload;
-      say(
-        `   ${when.padEnd(24)} ${e.changeType.padEnd(13)} id=${String(p.id)} amount=${String(p.amount)} status=${String(p.status)} note=${String(p.note)}`,
-      );
+    say(`5. applying the change files into the history store ${storePathOf(dataDir)}…`);
+    {
+      await using store = await DuckdbStore.open(storePathOf(dataDir));
+      const applied = await applyBucket({
+        store,
+        bucketDir: bucket,
+        deadLetterDir: join(dataDir, 'dead-letters'),
+      });
+      say(`   ${applied.files} file(s), ${applied.inserted} version(s)`);
+      say();
+      say('6. the history of order 1001, renumbered 5001, then deleted (a delete keeps what the row held):');
+      say();
+      const versions = [
+        ...(await store.history('shop', 'orders', { id: 1001 })),
+        ...(await store.history('shop', 'orders', { id: 5001 })),
+      ].sort((a, b) => (a.position < b.position ? -1 : 1));
+      for (const v of versions) {
+        const p = v.row;
+        say(
+          `   ${v.commitTimestamp.padEnd(28)} ${v.op.padEnd(13)} id=${String(p.id)} amount=${String(p.amount)} status=${String(p.status)} note=${String(p.note)}`,
+        );
+      }
+      say();
+      say('7. the orders table now:');
+      for (const r of await store.asOf('shop', 'orders', null))
+        say(`   id=${String(r.id)} amount=${String(r.amount)} status=${String(r.status)}`);
     }
     say();
-    say('Next steps:');
+    say('Ask more:');
+    say(`   npx tabletime query history shop.orders --key id=1001 --data-dir ${opts.dataDir}`);
+    say(`   npx tabletime query as-of shop.orders --at <ISO time> --data-dir ${opts.dataDir}`);
     say(
-      `   npx tabletime inspect ${join(bucket, 'shop_orders')}/*/*/*/*/*/*.jsonl   # every change, as JSON`,
+      `   npx tabletime query diff shop.customers --from <ISO time> --to <ISO time> --data-dir ${opts.dataDir}`,
     );
-    say('   npx tabletime check --source URL --tables db.*              # is your server ready?');
-    say('   npx tabletime capture --source URL --tables db.* --data-dir DIR');
-    say(
-      'Apply into a queryable history store (as-of, history, diff) is being built: see docs/architecture.md.',
-    );
+    say(`   npx tabletime inspect ${join(bucket, 'shop_orders')}/*/*/*/*/*/*.jsonl   # the raw change files`);
+    say('Your own server: npx tabletime check --source URL --tables db.* ; then capture and apply (docs/).');
     if (opts.keep) say(`The MariaDB keeps running: npx tabletime dev-mariadb stop --dir ${db.dir}`);
   } finally {
     controller.abort();
     if (!opts.keep) await db.stop();
   }
   return 0;
-}
-
-async function readBucket(bucket: string): Promise<ChangeEvent[]> {
-  const registry = new SchemaRegistry(bucket);
-  const events: ChangeEvent[] = [];
-  for (const e of await readdir(bucket, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile() || join(e.parentPath, e.name).includes(`${META_DIR}`)) continue;
-    for await (const item of readChangeFile(join(e.parentPath, e.name), { registry })) {
-      if (item.kind === 'event') events.push(item.event);
-    }
-  }
-  return events.sort((a, b) => {
-    const ka = positionKey(a.position, a.changeType);
-    const kb = positionKey(b.position, b.changeType);
-    return ka < kb ? -1 : ka > kb ? 1 : 0;
-  });
 }
