@@ -80,15 +80,26 @@ async function prepare(
         `the checkpoint in ${checkpoints.path} belongs to ${checkpoint.server}, but ${redactUrl(options.source)} is ${server}: use another --data-dir for another source`,
       );
     }
-    const finish = async (next: Checkpoint) => {
+    const finish = async ({ next, files }: PendingPublish) => {
       const moved = await publishStaged(stagingDir, bucketDir);
+      // Announce the snapshot's files like any others, before the checkpoint moves past them.
+      if (files.length > 0 && options.onFiles) {
+        try {
+          await options.onFiles(files);
+        } catch (err) {
+          log.warn(
+            { err: (err as Error).message, files: files.length },
+            'notification failed; apply will find the files by scanning the bucket',
+          );
+        }
+      }
       await checkpoints.save(next);
       await rm(pendingPath, { force: true });
       log.info({ files: moved, position: `${next.logFile}:${next.logPosition}` }, 'snapshot published');
       return next;
     };
     // A snapshot was fully read but not fully published when the process died: finish it.
-    const pending = await readJson<Checkpoint>(pendingPath);
+    const pending = await readJson<PendingPublish>(pendingPath);
     if (pending) checkpoint = await finish(pending);
 
     const wanted = await selectedTables(conn, include);
@@ -146,16 +157,23 @@ async function prepare(
       tables[`${t.database}.${t.table}`] = { ...snap.position, snapshotId: snap.snapshotId };
     const next: Checkpoint = { ...base, tables };
     // Durable intent first: if we die while publishing, the next start finishes the job.
-    await writeFileDurable(pendingPath, JSON.stringify(next), `${pendingPath}.tmp`);
+    const intent: PendingPublish = { next, files: snap.files };
+    await writeFileDurable(pendingPath, JSON.stringify(intent), `${pendingPath}.tmp`);
     faultPoint('snapshot.before-publish');
     log.info(
       { rows: snap.rows, position: `${snap.position.logFile}:${snap.position.logPosition}` },
       'snapshot read',
     );
-    return await finish(next);
+    return await finish(intent);
   } finally {
     await conn.end().catch(() => undefined);
   }
+}
+
+/** The durable intent to publish a snapshot: the checkpoint it leads to, and its files. */
+interface PendingPublish {
+  readonly next: Checkpoint;
+  readonly files: readonly CompletedFile[];
 }
 
 async function readJson<T>(path: string): Promise<T | null> {

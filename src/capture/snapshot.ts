@@ -10,7 +10,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
-import { ChangeFileWriter, META_DIR, publishFile } from '../changefile/index.ts';
+import { ChangeFileWriter, type CompletedFile, META_DIR, publishFile } from '../changefile/index.ts';
 import { type ChangeEvent, faultPoint, type TableSchema } from '../core/index.ts';
 import { currentBinlogPosition } from './source.ts';
 import { ident, prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
@@ -25,6 +25,8 @@ export interface SnapshotResult {
   readonly position: SnapshotPosition;
   readonly tables: readonly string[];
   readonly rows: number;
+  /** The snapshot's files, under their final bucket paths (announced once published). */
+  readonly files: readonly CompletedFile[];
 }
 
 export interface SnapshotOptions {
@@ -136,6 +138,7 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
     maxFileAgeMs: 3_600_000,
   });
   let total = 0;
+  const files: CompletedFile[] = [];
   const done: string[] = [];
   try {
     for (const { database, table } of options.tables) {
@@ -165,7 +168,7 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
             uuid: '',
             streamName: options.streamName,
           };
-          await writer.write(event, schema);
+          files.push(...(await writer.write(event, schema)));
           rows++;
         }
         faultPoint('snapshot.after-chunk');
@@ -191,14 +194,16 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
         'snapshot of table read',
       );
     }
-    await writer.finalizeAll();
+    files.push(...(await writer.finalizeAll()));
     await conn.query('COMMIT');
   } catch (err) {
     await writer.abort();
     await conn.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
-  return { snapshotId, position, tables: done, rows: total };
+  // Staged now; these are the paths they will have once published.
+  const published = files.map((f) => ({ ...f, path: join(options.bucketDir, ...f.objectPath.split('/')) }));
+  return { snapshotId, position, tables: done, rows: total, files: published };
 }
 
 /** Moves every staged file into the bucket (idempotent: a file already moved is not there any more). */

@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { TabletimeError } from '../core/index.ts';
 import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
 import { checkCommand } from './check-command.ts';
+import { type RunCommandOptions, runCommand } from './run-command.ts';
+import { statusCommand, waitCommand } from './status-command.ts';
 import { applyCommand } from './apply-command.ts';
 import { type QueryOptions, queryCommand } from './query-command.ts';
 import { demo } from './demo.ts';
@@ -38,6 +40,38 @@ program
   .option('--port <port>', 'the TCP port (default: a free one)')
   .action(async (action: string, opts: { dir: string; port?: string }) => {
     process.exitCode = await devMariadb(action, opts, process.stdout);
+  });
+
+program
+  .command('run')
+  .description(
+    'Capture and apply in one process into DIR (bucket, checkpoint, history.duckdb); answers query/status/wait',
+  )
+  .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
+  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .requiredOption('--data-dir <dir>', 'where the bucket, the checkpoint and the history store live')
+  .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
+  .action(async (opts: RunCommandOptions) => {
+    process.exitCode = await runCommand(opts);
+  });
+
+program
+  .command('status')
+  .description('What a running `tabletime run` has captured and applied, and how far behind it is')
+  .requiredOption('--data-dir <dir>', 'the data dir of the running pipeline')
+  .option('--json', 'print as JSON')
+  .action(async (opts: { dataDir: string; json?: boolean }) => {
+    process.exitCode = await statusCommand(opts, process.stdout);
+  });
+
+program
+  .command('wait')
+  .description('Exit 0 once every change committed at the source before the call is queryable (for scripts)')
+  .requiredOption('--data-dir <dir>', 'the data dir of the running pipeline')
+  .option('--timeout <seconds>', 'give up after this long (exit 1); default 60')
+  .action(async (opts: { dataDir: string; timeout?: string }) => {
+    process.exitCode = await waitCommand(opts);
   });
 
 program

@@ -9,6 +9,7 @@ import { ConfigError, type ColumnSchema, parseUtcMicros, type Row, type TableSch
 import { decodeValue } from '../changefile/index.ts';
 import { DuckdbStore, type HistoryStore } from '../store/index.ts';
 import { storePathOf } from './apply-command.ts';
+import { askRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
 
@@ -99,7 +100,29 @@ function printRows(
   render(format, header, cells, nulls, out);
 }
 
+/**
+ * `tabletime query …`. With a running `tabletime run` on the data dir, the question goes to it
+ * (it holds the DuckDB file); otherwise the file is opened here.
+ */
 export async function queryCommand(
+  what: string,
+  table: string | undefined,
+  opts: QueryOptions,
+  out: NodeJS.WritableStream,
+): Promise<number> {
+  const forwarded = await askRunning(resolve(opts.dataDir), 'query', { what, table, opts });
+  if (forwarded) {
+    out.write(forwarded.output);
+    if (forwarded.error) throw new ConfigError(forwarded.error.code, forwarded.error.message);
+    return forwarded.exitCode;
+  }
+  await using store = await DuckdbStore.open(storePathOf(resolve(opts.dataDir)));
+  return await answerQuery(store, what, table, opts, out);
+}
+
+/** Answers one query from an open store (here, or inside `tabletime run`). */
+export async function answerQuery(
+  store: HistoryStore,
   what: string,
   table: string | undefined,
   opts: QueryOptions,
@@ -108,7 +131,6 @@ export async function queryCommand(
   const format = (opts.format ?? 'table') as Format;
   if (!['table', 'jsonl', 'csv'].includes(format))
     throw new ConfigError('USAGE', `--format takes table, jsonl or csv, not '${format}'`);
-  await using store: HistoryStore = await DuckdbStore.open(storePathOf(resolve(opts.dataDir)));
   if (what === 'tables') {
     const tables = await store.tables();
     if (format === 'jsonl') for (const t of tables) out.write(`${JSON.stringify(t)}\n`);

@@ -48,9 +48,22 @@ export class DuckdbStore implements HistoryStore {
   readonly #conn: DuckDBConnection;
   readonly #known = new Map<string, Known>();
 
-  private constructor(instance: DuckDBInstance, conn: DuckDBConnection) {
+  readonly #ownsInstance: boolean;
+
+  private constructor(instance: DuckDBInstance, conn: DuckDBConnection, ownsInstance = true) {
     this.#instance = instance;
     this.#conn = conn;
+    this.#ownsInstance = ownsInstance;
+  }
+
+  /**
+   * A second store on the same file, with its own connection: queries served while apply writes
+   * see only committed versions (DuckDB lets one process hold the file, not one connection).
+   */
+  async openReader(): Promise<DuckdbStore> {
+    const conn = await this.#instance.connect();
+    await conn.run("SET TimeZone = 'UTC'");
+    return new DuckdbStore(this.#instance, conn, false);
   }
 
   static async open(path: string): Promise<DuckdbStore> {
@@ -418,7 +431,7 @@ export class DuckdbStore implements HistoryStore {
 
   close(): Promise<void> {
     this.#conn.closeSync();
-    this.#instance.closeSync();
+    if (this.#ownsInstance) this.#instance.closeSync();
     return Promise.resolve();
   }
 

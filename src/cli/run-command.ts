@@ -1,0 +1,257 @@
+/**
+ * `tabletime run`: capture and apply in one process, on the embedded defaults (folder bucket,
+ * in-process notifications, DuckDB in DIR/history.duckdb). It holds the DuckDB file, so it also
+ * answers `query`, `status` and `wait` over DIR/run.sock. Apply runs beside capture: capture hands
+ * over each batch of durable files and goes on; on start, apply catches up with every file the
+ * store does not have yet (written while it was down), so a lost notification costs nothing.
+ */
+import { createServer, type Server } from 'node:http';
+import { chmod, readdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { applyBucket, applyFile } from '../apply/index.ts';
+import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
+import { SchemaRegistry } from '../changefile/index.ts';
+import { binlogSequence, TabletimeError } from '../core/index.ts';
+import { DuckdbStore } from '../store/index.ts';
+import { storePathOf } from './apply-command.ts';
+import { createLogger } from './logger.ts';
+import { answerQuery, type QueryOptions } from './query-command.ts';
+import { socketPathOf } from './run-socket.ts';
+import { resolveSourceUrl } from './source-url.ts';
+
+export interface RunCommandOptions {
+  source?: string;
+  sourcePasswordFile?: string;
+  tables: string;
+  dataDir: string;
+  flushIntervalMs?: string;
+}
+
+export interface StatusReport {
+  readonly running: boolean;
+  readonly captured: { logFile: string; logPosition: number; gtid: string | null } | null;
+  readonly source: { logFile: string; logPosition: number } | null;
+  readonly behindBytes: number | null;
+  readonly filesPending: number;
+  readonly deadLetters: number;
+  readonly tables: { database: string; table: string; versions: number }[];
+}
+
+async function countDeadLetters(dataDir: string): Promise<number> {
+  try {
+    let n = 0;
+    for (const f of await readdir(join(dataDir, 'dead-letters'))) {
+      n += (await readFile(join(dataDir, 'dead-letters', f), 'utf8')).split('\n').filter(Boolean).length;
+    }
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+class Collector extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+function ahead(
+  a: { logFile: string; logPosition: number },
+  b: { logFile: string; logPosition: number },
+): boolean {
+  const sa = binlogSequence(a.logFile);
+  const sb = binlogSequence(b.logFile);
+  return sa > sb || (sa === sb && a.logPosition >= b.logPosition);
+}
+
+export async function runCommand(opts: RunCommandOptions): Promise<number> {
+  const logger = createLogger();
+  const dataDir = resolve(opts.dataDir);
+  const source = resolveSourceUrl(opts);
+  const bucketDir = bucketDirOf(dataDir);
+  const deadLetterDir = join(dataDir, 'dead-letters');
+  const controller = new AbortController();
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping: finishing the files being written and applied');
+    controller.abort();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+
+  await using store = await DuckdbStore.open(storePathOf(dataDir));
+  await using reader = await store.openReader();
+  const checkpoints = new CheckpointStore(join(dataDir, 'capture'));
+  const registry = new SchemaRegistry(bucketDir);
+  const applyOptions = { store, bucketDir, deadLetterDir, logger: logger.child({ component: 'apply' }) };
+
+  // Apply: one worker, fed by capture; files are applied in the order they were published.
+  const queue: string[] = [];
+  const waiter: { wake: (() => void) | null } = { wake: null };
+  // Files handed over and not yet applied (queued or being applied), and who waits for none.
+  let outstanding = 0;
+  const idleWaiters: (() => void)[] = [];
+  const whenIdle = (): Promise<void> =>
+    outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
+  const worker = (async () => {
+    const caughtUp = await applyBucket(applyOptions);
+    logger.info({ files: caughtUp.files, versions: caughtUp.inserted }, 'apply caught up with the bucket');
+    for (;;) {
+      const path = queue.shift();
+      if (path === undefined) {
+        if (controller.signal.aborted) return;
+        await new Promise<void>((r) => (waiter.wake = r));
+        continue;
+      }
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await applyFile(path, applyOptions, registry);
+          outstanding--;
+          if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
+          break;
+        } catch (err) {
+          if (!(err instanceof TabletimeError && err.kind === 'transient') || attempt > 5) throw err;
+        }
+      }
+    }
+  })();
+  const enqueue = (paths: string[]) => {
+    outstanding += paths.length;
+    queue.push(...paths);
+    const w = waiter.wake;
+    waiter.wake = null;
+    w?.();
+  };
+
+  const sourcePosition = async () => {
+    const conn = await connectSource(source);
+    try {
+      const [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [
+        { File: string; Position: string }[],
+      ];
+      return rows[0] ? { logFile: rows[0].File, logPosition: Number(rows[0].Position) } : null;
+    } finally {
+      await conn.end();
+    }
+  };
+
+  const status = async (): Promise<StatusReport> => {
+    const cp = await checkpoints.load();
+    const src = await sourcePosition().catch(() => null);
+    const pending = outstanding;
+    return {
+      running: true,
+      captured: cp ? { logFile: cp.logFile, logPosition: cp.logPosition, gtid: cp.gtid } : null,
+      source: src,
+      behindBytes:
+        cp && src && cp.logFile === src.logFile ? Math.max(0, src.logPosition - cp.logPosition) : null,
+      filesPending: pending,
+      deadLetters: await countDeadLetters(dataDir),
+      tables: await reader.tables(),
+    };
+  };
+
+  // Every change committed at the source before the call is queryable once capture has passed the
+  // source's position and apply has drained what capture handed over until then.
+  const waitUntilQueryable = async (timeoutMs: number): Promise<boolean> => {
+    const target = await sourcePosition();
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const cp = await checkpoints.load();
+      if (target && cp && ahead(cp, target)) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          whenIdle(),
+          new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
+        ]);
+        clearTimeout(timer); // a pending timer would keep the process alive after a stop
+        return outstanding === 0;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  };
+
+  const socketPath = socketPathOf(dataDir);
+  await rm(socketPath, { force: true }); // left by a process that was killed
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (body += c));
+    req.on('end', () => {
+      void (async () => {
+        const reply = (answer: unknown) => {
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(answer));
+        };
+        try {
+          const input = (body ? JSON.parse(body) : {}) as {
+            what?: string;
+            table?: string;
+            opts?: QueryOptions;
+            timeoutMs?: number;
+          };
+          if (req.url === '/query') {
+            const out = new Collector();
+            const exitCode = await answerQuery(
+              reader,
+              input.what ?? '',
+              input.table,
+              input.opts ?? { dataDir },
+              out,
+            );
+            reply({ output: out.text, exitCode });
+          } else if (req.url === '/status') {
+            reply({ output: '', exitCode: 0, data: await status() });
+          } else if (req.url === '/wait') {
+            const ok = await waitUntilQueryable(input.timeoutMs ?? 60_000);
+            reply({ output: '', exitCode: ok ? 0 : 1, data: { queryable: ok } });
+          } else {
+            res.statusCode = 404;
+            reply({
+              output: '',
+              exitCode: 2,
+              error: { code: 'USAGE', message: `no such request ${req.url}` },
+            });
+          }
+        } catch (err) {
+          const e = err as Partial<TabletimeError>;
+          reply({
+            output: '',
+            exitCode: 1,
+            error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(err) },
+          });
+        }
+      })();
+    });
+  });
+  await new Promise<void>((r) => server.listen(socketPath, r));
+  await chmod(socketPath, 0o600);
+  logger.info({ dataDir, socket: socketPath }, 'run: capture and apply started');
+  try {
+    await runCapture({
+      source,
+      tables: opts.tables,
+      dataDir,
+      flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
+      logger,
+      signal: controller.signal,
+      onFiles: (files) => enqueue(files.map((f) => f.path)),
+    });
+  } finally {
+    controller.abort();
+    const w = waiter.wake;
+    waiter.wake = null;
+    w?.();
+    await worker;
+    // close() alone waits for the clients' keep-alive connections to time out.
+    const closed = new Promise((r) => server.close(r));
+    server.closeAllConnections();
+    await closed;
+    await rm(socketPath, { force: true });
+  }
+  logger.info('run stopped');
+  return 0;
+}
