@@ -78,12 +78,3 @@ export function castOut(c: ColumnSchema, expr: string): string {
       return `CAST(${expr} AS VARCHAR)`;
   }
 }
-
-/** True when a typed column cannot hold this staged text (so it goes to `_tt_raw` too). */
-export function needsRaw(c: ColumnSchema, text: string): boolean {
-  if (c.kind === 'date' || c.kind === 'datetime' || c.kind === 'timestamp') {
-    // Zero dates and zero month/day parts (allowed by MySQL without NO_ZERO_DATE/NO_ZERO_IN_DATE).
-    return /^0000|^\d{4}-00|^\d{4}-\d{2}-00/.test(text);
-  }
-  return false;
-}

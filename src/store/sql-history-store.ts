@@ -1,0 +1,334 @@
+/**
+ * The history store over SQL, shared by every SQL database (docs/history-tables.md). Per source
+ * table `db.t`: a schema `db`, a table `t__history` with every version (source columns, typed,
+ * plus `_tt_` metadata; primary key `_tt_version_id`), and the dialect's views for the current
+ * state, versions with validity intervals, and as-of. A file's versions are staged as text and
+ * moved in with one insert that skips known version ids, in the transaction that records the file
+ * in `_tabletime.applied_files`: applying twice changes nothing.
+ */
+import { decodeValue, encodeValue } from '../changefile/index.ts';
+import {
+  type ChangeEvent,
+  columnFromSqlType,
+  type ColumnSchema,
+  ConfigError,
+  isoFromMicros,
+  type Row,
+  type TableSchema,
+} from '../core/index.ts';
+import { needsRaw, versionRow } from './history-columns.ts';
+import type { SqlDialect } from './sql-dialect.ts';
+import type { DiffOut, HistoryStore, VersionOut } from './store.ts';
+
+/** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
+export const META_TYPES: readonly (readonly [string, string])[] = [
+  ['_tt_version_id', 'VARCHAR'],
+  ['_tt_key', 'VARCHAR'],
+  ['_tt_op', 'VARCHAR'],
+  ['_tt_deleted', 'BOOLEAN'],
+  ['_tt_commit_ts', 'TIMESTAMPTZ'],
+  ['_tt_position', 'VARCHAR'],
+  ['_tt_log_file', 'VARCHAR'],
+  ['_tt_log_pos', 'BIGINT'],
+  ['_tt_row_index', 'INTEGER'],
+  ['_tt_gtid', 'VARCHAR'],
+  ['_tt_snapshot', 'BOOLEAN'],
+  ['_tt_ingested_at', 'TIMESTAMPTZ'],
+  ['_tt_file', 'VARCHAR'],
+  ['_tt_raw', 'VARCHAR'],
+];
+
+/** The last version of each key (or of each keyless row), in `t__history`, optionally up to a time. */
+export function lastVersions(hist: string, where: string): string {
+  return `SELECT * FROM (
+      SELECT h.*, row_number() OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position DESC) AS _tt_rank
+        FROM ${hist} h ${where}
+    ) latest WHERE _tt_rank = 1 AND NOT _tt_deleted`;
+}
+
+export class SqlHistoryStore implements HistoryStore {
+  protected readonly dialect: SqlDialect;
+  readonly #known = new Map<string, ColumnSchema[]>();
+
+  constructor(dialect: SqlDialect) {
+    this.dialect = dialect;
+  }
+
+  /** Creates tabletime's own tables (call once after connecting). */
+  async init(): Promise<void> {
+    const d = this.dialect;
+    await d.run('CREATE SCHEMA IF NOT EXISTS _tabletime');
+    await d.run('CREATE TABLE IF NOT EXISTS _tabletime.applied_files (name VARCHAR PRIMARY KEY, versions INTEGER, applied_at TIMESTAMPTZ)');
+    await d.run(`CREATE TABLE IF NOT EXISTS _tabletime.columns (
+      database VARCHAR, "table" VARCHAR, name VARCHAR, sql_type VARCHAR, ordinal INTEGER, primary_key INTEGER,
+      PRIMARY KEY (database, "table", name))`);
+  }
+
+  #hist(database: string, table: string): string {
+    return `${this.dialect.ident(database)}.${this.dialect.ident(`${table}__history`)}`;
+  }
+
+  async schemaOf(database: string, table: string): Promise<TableSchema | null> {
+    const rows = await this.dialect.rows(
+      `SELECT name, sql_type, primary_key FROM _tabletime.columns WHERE database = $1 AND "table" = $2 ORDER BY ordinal`,
+      [database, table],
+    );
+    if (rows.length === 0) return null;
+    const primaryKeys = rows
+      .filter((r) => Number(r.primary_key) > 0)
+      .sort((a, b) => Number(a.primary_key) - Number(b.primary_key))
+      .map((r) => String(r.name as string));
+    return {
+      database,
+      table,
+      primaryKeys,
+      columns: rows.map((r) => columnFromSqlType(String(r.name as string), String(r.sql_type as string))),
+    };
+  }
+
+  /** Creates or evolves the history table so it has every column of `schema`. */
+  async #ensureTable(schema: TableSchema): Promise<ColumnSchema[]> {
+    const d = this.dialect;
+    const id = `${schema.database}.${schema.table}`;
+    let known = this.#known.get(id);
+    if (!known) {
+      known = [...((await this.schemaOf(schema.database, schema.table))?.columns ?? [])];
+      this.#known.set(id, known);
+    }
+    const hist = this.#hist(schema.database, schema.table);
+    const created = known.length === 0;
+    if (created) {
+      await d.run(`CREATE SCHEMA IF NOT EXISTS ${d.ident(schema.database)}`);
+      const cols = [
+        ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
+        ...META_TYPES.map(([n, t]) => `${n} ${t}${n === '_tt_version_id' ? ' PRIMARY KEY' : ''}`),
+      ];
+      await d.run(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
+    }
+    let changed = created;
+    for (const c of schema.columns) {
+      const old = known.find((k) => k.name === c.name);
+      if (!old) {
+        if (!created) await d.run(`ALTER TABLE ${hist} ADD COLUMN ${d.ident(c.name)} ${d.columnType(c)}`);
+        known.push(c);
+        changed = true;
+      } else if (d.columnType(old) !== d.columnType(c)) {
+        // A type change: the column becomes text, which holds every old and new value exactly.
+        if (d.columnType(old) !== d.textType) await d.run(d.alterToText(hist, d.ident(c.name)));
+        known[known.indexOf(old)] = columnFromSqlType(c.name, 'longtext');
+        changed = true;
+      }
+    }
+    if (changed) {
+      await d.rows(`DELETE FROM _tabletime.columns WHERE database = $1 AND "table" = $2`, [schema.database, schema.table]);
+      for (const [i, c] of known.entries()) {
+        const pk = schema.primaryKeys.indexOf(c.name) + 1;
+        await d.rows(`INSERT INTO _tabletime.columns VALUES ($1, $2, $3, $4, $5, $6)`, [schema.database, schema.table, c.name, c.sqlType, i, pk]);
+      }
+      await d.createViews(schema.database, schema.table, known);
+    }
+    return known;
+  }
+
+  async isApplied(file: string): Promise<boolean> {
+    return (await this.dialect.rows('SELECT 1 AS x FROM _tabletime.applied_files WHERE name = $1', [file])).length > 0;
+  }
+
+  async applyFile(
+    file: string,
+    events: readonly { event: ChangeEvent; schema: TableSchema }[],
+  ): Promise<{ inserted: number; duplicates: number }> {
+    const d = this.dialect;
+    // Tables first (DDL outside the data transaction), then one transaction for versions + marker.
+    const byTable = new Map<string, { schema: TableSchema; items: { event: ChangeEvent; schema: TableSchema }[] }>();
+    for (const item of events) {
+      const id = `${item.event.database}.${item.event.table}`;
+      let group = byTable.get(id);
+      if (!group) byTable.set(id, (group = { schema: item.schema, items: [] }));
+      group.items.push(item);
+    }
+    const prepared: { schema: TableSchema; columns: ColumnSchema[]; items: { event: ChangeEvent; schema: TableSchema }[] }[] = [];
+    for (const group of byTable.values()) {
+      let columns: ColumnSchema[] = [];
+      for (const s of new Set(group.items.map((i) => i.schema))) columns = await this.#ensureTable(s);
+      prepared.push({ schema: group.schema, columns, items: group.items });
+    }
+    let inserted = 0;
+    await d.run('BEGIN');
+    try {
+      if (await this.isApplied(file)) {
+        await d.run('ROLLBACK');
+        return { inserted: 0, duplicates: events.length };
+      }
+      for (const p of prepared) inserted += await this.#load(p.schema, p.columns, p.items, file);
+      await d.rows('INSERT INTO _tabletime.applied_files VALUES ($1, $2, now())', [file, events.length]);
+      await d.run('COMMIT');
+    } catch (err) {
+      await d.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    return { inserted, duplicates: events.length - inserted };
+  }
+
+  async #load(
+    schema: TableSchema,
+    columns: readonly ColumnSchema[],
+    items: readonly { event: ChangeEvent; schema: TableSchema }[],
+    file: string,
+  ): Promise<number> {
+    const d = this.dialect;
+    const staging = `_tt_staging_${`${schema.database}_${schema.table}`.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    const textCols = [...columns.map((c) => d.ident(c.name)), ...META_TYPES.map(([n]) => n)];
+    const rows: (string | null)[][] = [];
+    const now = isoFromMicros(Date.now() * 1000);
+    for (const { event, schema: s } of items) {
+      const byName = new Map(s.columns.map((c) => [c.name, c]));
+      const v = versionRow(event, byName);
+      const raw: Record<string, string> = {};
+      const row: (string | null)[] = [];
+      for (const c of columns) {
+        const col = byName.get(c.name);
+        const value = col ? event.payload[c.name] : undefined;
+        if (value === undefined || value === null || !col) {
+          row.push(null);
+          continue;
+        }
+        const text = String(encodeValue(value, col));
+        if (needsRaw(c, text)) raw[c.name] = text;
+        row.push(text);
+      }
+      row.push(
+        v.versionId,
+        v.key,
+        v.op,
+        String(v.deleted),
+        isoFromMicros(v.commitMicros),
+        v.position,
+        event.position.logFile,
+        String(event.position.logPosition),
+        String(event.position.rowIndex),
+        event.position.gtid ?? null,
+        String(event.position.snapshot),
+        now,
+        file,
+        Object.keys(raw).length > 0 ? JSON.stringify(raw) : null,
+      );
+      rows.push(row);
+    }
+    await d.stage(staging, textCols, rows);
+    const select = [
+      ...columns.map((c) => d.castIn(c, d.ident(c.name))),
+      ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${t})`)),
+    ];
+    const hist = this.#hist(schema.database, schema.table);
+    const count = async () => Number((await d.rows(`SELECT count(*) AS n FROM ${hist}`))[0]!.n);
+    const before = await count();
+    await d.run(d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staging}`));
+    const after = await count();
+    await d.run(`DROP TABLE ${staging}`);
+    return after - before;
+  }
+
+  async tables(): Promise<{ database: string; table: string; versions: number }[]> {
+    const rows = await this.dialect.rows(`SELECT DISTINCT database, "table" FROM _tabletime.columns ORDER BY 1, 2`);
+    const out = [];
+    for (const r of rows) {
+      const [database, table] = [String(r.database as string), String(r.table as string)];
+      const n = await this.dialect.rows(`SELECT count(*) AS n FROM ${this.#hist(database, table)}`);
+      out.push({ database, table, versions: Number(n[0]!.n) });
+    }
+    return out;
+  }
+
+  async #schemaOrFail(database: string, table: string): Promise<TableSchema> {
+    const schema = await this.schemaOf(database, table);
+    if (!schema) throw new ConfigError('UNKNOWN_TABLE', `no history for ${database}.${table}: \`tabletime query tables\` lists what there is`);
+    return schema;
+  }
+
+  /** Reads rows back into exact values: typed columns through their text form, `_tt_raw` on top. */
+  #decode(schema: TableSchema, r: Record<string, unknown>): Row {
+    const raw = typeof r._tt_raw === 'string' ? (JSON.parse(r._tt_raw) as Record<string, string>) : {};
+    const row: Row = {};
+    for (const c of schema.columns) {
+      // Every output column is selected as text (castOut); _tt_raw holds what the type could not.
+      const text = raw[c.name] ?? (r[c.name] as string | null | undefined);
+      row[c.name] = text === null || text === undefined ? null : decodeValue(text, c);
+    }
+    return row;
+  }
+
+  #selectOut(schema: TableSchema): string {
+    const d = this.dialect;
+    return [...schema.columns.map((c) => `${d.castOut(c, d.ident(c.name))} AS ${d.ident(c.name)}`), '_tt_raw'].join(', ');
+  }
+
+  async asOf(database: string, table: string, atMicros: number | null): Promise<Row[]> {
+    const d = this.dialect;
+    const schema = await this.#schemaOrFail(database, table);
+    const where = atMicros === null ? '' : 'WHERE _tt_commit_ts <= CAST($1 AS TIMESTAMPTZ)';
+    // Order by the typed key columns of the inner rows, not by the text aliases of the output.
+    const order = schema.primaryKeys.length > 0 ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}` : '';
+    const rows = await d.rows(
+      `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}`,
+      atMicros === null ? [] : [isoFromMicros(atMicros)],
+    );
+    return rows.map((r) => this.#decode(schema, r));
+  }
+
+  async history(database: string, table: string, key?: Row): Promise<VersionOut[]> {
+    const d = this.dialect;
+    const schema = await this.#schemaOrFail(database, table);
+    let where = '';
+    const params: string[] = [];
+    if (key) {
+      const byName = new Map(schema.columns.map((c) => [c.name, c]));
+      params.push(JSON.stringify(schema.primaryKeys.map((k) => encodeValue(key[k] ?? null, byName.get(k)!))));
+      where = 'WHERE _tt_key = $1';
+    }
+    const rows = await d.rows(
+      `SELECT ${this.#selectOut(schema)}, _tt_version_id, _tt_op, _tt_deleted, ${d.formatInstant('_tt_commit_ts')} AS _tt_commit,
+              _tt_position, _tt_gtid, _tt_snapshot
+         FROM ${this.#hist(database, table)} ${where} ORDER BY coalesce(_tt_key, ''), _tt_position`,
+      params,
+    );
+    return rows.map((r) => ({
+      row: this.#decode(schema, r),
+      versionId: String(r._tt_version_id as string),
+      op: String(r._tt_op as string),
+      deleted: r._tt_deleted === true,
+      commitTimestamp: String(r._tt_commit as string),
+      position: String(r._tt_position as string),
+      gtid: typeof r._tt_gtid === 'string' ? r._tt_gtid : null,
+      snapshot: r._tt_snapshot === true,
+    }));
+  }
+
+  async diff(database: string, table: string, fromMicros: number, toMicros: number): Promise<DiffOut> {
+    const schema = await this.#schemaOrFail(database, table);
+    const byName = new Map(schema.columns.map((c) => [c.name, c]));
+    const text = (row: Row, n: string) => JSON.stringify(encodeValue(row[n] ?? null, byName.get(n)!));
+    const keyOf = (row: Row) => `[${schema.primaryKeys.map((k) => text(row, k)).join(',')}]`;
+    const before = new Map((await this.asOf(database, table, fromMicros)).map((r) => [keyOf(r), r]));
+    const after = new Map((await this.asOf(database, table, toMicros)).map((r) => [keyOf(r), r]));
+    const out: DiffOut = { inserted: [], deleted: [], changed: [] };
+    for (const [k, row] of after) {
+      const old = before.get(k);
+      if (!old) out.inserted.push(row);
+      else {
+        const columns = schema.columns.map((c) => c.name).filter((n) => text(old, n) !== text(row, n));
+        if (columns.length > 0) out.changed.push({ before: old, after: row, columns });
+      }
+    }
+    for (const [k, row] of before) if (!after.has(k)) out.deleted.push(row);
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.dialect.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
