@@ -50,8 +50,8 @@ class DuckdbDialect implements SqlDialect {
     return `strftime(${expr}, '%Y-%m-%dT%H:%M:%S.%fZ')`;
   }
 
-  alterToText(table: string, column: string): string {
-    return `ALTER TABLE ${table} ALTER ${column} TYPE VARCHAR`;
+  alterToText(database: string, table: string, column: string): string {
+    return `ALTER TABLE ${ident(database)}.${ident(`${table}__history`)} ALTER ${ident(column)} TYPE VARCHAR`;
   }
 
   async stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void> {

@@ -22,7 +22,7 @@ export interface SqlDialect {
   formatInstant(expr: string): string;
   /** The text type, and the statement that turns a column into it keeping every value. */
   readonly textType: string;
-  alterToText(table: string, column: string): string;
+  alterToText(database: string, table: string, column: string): string;
   /** Creates a temporary all-text table and fills it with `rows`. */
   stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void>;
   /** INSERT … SELECT that skips rows whose primary key is already there. */

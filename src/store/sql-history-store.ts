@@ -114,7 +114,7 @@ export class SqlHistoryStore implements HistoryStore {
         changed = true;
       } else if (d.columnType(old) !== d.columnType(c)) {
         // A type change: the column becomes text, which holds every old and new value exactly.
-        if (d.columnType(old) !== d.textType) await d.run(d.alterToText(hist, d.ident(c.name)));
+        if (d.columnType(old) !== d.textType) await d.run(d.alterToText(schema.database, schema.table, c.name));
         known[known.indexOf(old)] = columnFromSqlType(c.name, 'longtext');
         changed = true;
       }
