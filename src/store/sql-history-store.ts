@@ -233,7 +233,7 @@ export class SqlHistoryStore implements HistoryStore {
     const rows = await this.dialect.rows(`SELECT DISTINCT database, "table" FROM _tabletime.columns ORDER BY 1, 2`);
     const out = [];
     for (const r of rows) {
-      const [database, table] = [String(r.database as string), String(r.table as string)];
+      const [database, table] = [String(r.database), String(r.table)];
       const n = await this.dialect.rows(`SELECT count(*) AS n FROM ${this.#hist(database, table)}`);
       out.push({ database, table, versions: Number(n[0]!.n) });
     }
