@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runTabletime } from './support/cli.ts';
+import { createTestPostgres } from './support/postgres.ts';
 import { DATASTREAM_FIXTURES } from './support/paths.ts';
 
 describe('apply and query commands', () => {
@@ -123,6 +124,17 @@ describe('apply and query commands', () => {
         ['deleted', 2, ''],
       ],
     );
+  });
+
+  it('--store postgres:// applies and answers the same as the DuckDB default', async () => {
+    await using pgdb = await createTestPostgres();
+    const applied = await runTabletime(['apply', '--data-dir', dataDir, '--store', pgdb.url]);
+    assert.match(applied.stdout, /applied 2 file\(s\): 6 change\(s\), 6 new version\(s\)/);
+    const args = ['query', 'current', 'l1.Users', '--data-dir', dataDir, '--format', 'jsonl'];
+    const fromPostgres = await runTabletime([...args, '--store', pgdb.url]);
+    const fromDuckdb = await runTabletime(args);
+    assert.equal(fromPostgres.stdout, fromDuckdb.stdout);
+    assert.equal(fromPostgres.stdout.trim().split('\n').length, 3);
   });
 
   it('a table it does not know is a clear one-line error', async () => {

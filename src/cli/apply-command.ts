@@ -1,17 +1,16 @@
 import { join, resolve } from 'node:path';
 import { applyBucket } from '../apply/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
-import { DuckdbStore } from '../store/index.ts';
+import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 
-export function storePathOf(dataDir: string): string {
-  return join(dataDir, 'history.duckdb');
-}
-
-/** `tabletime apply --data-dir DIR`: applies every change file not applied yet, then exits. */
-export async function applyCommand(opts: { dataDir: string }, out: NodeJS.WritableStream): Promise<number> {
+/** `tabletime apply --data-dir DIR [--store URL]`: applies every change file not applied yet, then exits. */
+export async function applyCommand(
+  opts: { dataDir: string; store?: string },
+  out: NodeJS.WritableStream,
+): Promise<number> {
   const dataDir = resolve(opts.dataDir);
-  await using store = await DuckdbStore.open(storePathOf(dataDir));
+  await using store = await openStore(dataDir, opts.store);
   const result = await applyBucket({
     store,
     bucketDir: bucketDirOf(dataDir),

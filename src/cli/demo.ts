@@ -5,8 +5,7 @@ import { pino } from 'pino';
 import { bucketDirOf, CheckpointStore, runCapture } from '../capture/index.ts';
 import { startDevMariadb } from '../devdb/index.ts';
 import { applyBucket } from '../apply/index.ts';
-import { DuckdbStore } from '../store/index.ts';
-import { storePathOf } from './apply-command.ts';
+import { DuckdbStore, duckdbPathOf } from '../store/index.ts';
 
 /**
  * `tabletime demo`: a throw-away MariaDB, a small shop, a short story of inserts, updates, a key
@@ -101,9 +100,9 @@ export async function demo(opts: {
 
     const bucket = bucketDirOf(dataDir);
     say();
-    say(`5. applying the change files into the history store ${storePathOf(dataDir)}…`);
+    say(`5. applying the change files into the history store ${duckdbPathOf(dataDir)}…`);
     {
-      await using store = await DuckdbStore.open(storePathOf(dataDir));
+      await using store = await DuckdbStore.open(duckdbPathOf(dataDir));
       const applied = await applyBucket({
         store,
         bucketDir: bucket,

@@ -51,6 +51,10 @@ program
   .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
   .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
   .requiredOption('--data-dir <dir>', 'where the bucket, the checkpoint and the history store live')
+  .option(
+    '--store <url>',
+    'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
+  )
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
   .action(async (opts: RunCommandOptions) => {
     process.exitCode = await runCommand(opts);
@@ -110,7 +114,11 @@ program
     'Apply every change file in DIR/bucket not applied yet into the history store (DIR/history.duckdb)',
   )
   .requiredOption('--data-dir <dir>', 'the data dir capture writes to')
-  .action(async (opts: { dataDir: string }) => {
+  .option(
+    '--store <url>',
+    'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
+  )
+  .action(async (opts: { dataDir: string; store?: string }) => {
     process.exitCode = await applyCommand(opts, process.stdout);
   });
 
@@ -122,6 +130,10 @@ program
   .argument('<what>', 'tables, current, as-of, history or diff')
   .argument('[table]', 'database.table')
   .requiredOption('--data-dir <dir>', 'the data dir holding history.duckdb')
+  .option(
+    '--store <url>',
+    'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
+  )
   .option('--at <time>', 'for as-of: an ISO-8601 time (zone-less = UTC)')
   .option('--from <time>', 'for diff: the earlier time')
   .option('--to <time>', 'for diff: the later time')

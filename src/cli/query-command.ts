@@ -7,14 +7,14 @@ import { resolve } from 'node:path';
 import { encodeValue } from '../changefile/index.ts';
 import { ConfigError, type ColumnSchema, parseUtcMicros, type Row, type TableSchema } from '../core/index.ts';
 import { decodeValue } from '../changefile/index.ts';
-import { DuckdbStore, type HistoryStore } from '../store/index.ts';
-import { storePathOf } from './apply-command.ts';
+import { type HistoryStore, openStore } from '../store/index.ts';
 import { askRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
 
 export interface QueryOptions {
   dataDir: string;
+  store?: string;
   format?: string;
   at?: string;
   from?: string;
@@ -116,7 +116,7 @@ export async function queryCommand(
     if (forwarded.error) throw new ConfigError(forwarded.error.code, forwarded.error.message);
     return forwarded.exitCode;
   }
-  await using store = await DuckdbStore.open(storePathOf(resolve(opts.dataDir)));
+  await using store = await openStore(resolve(opts.dataDir), opts.store);
   return await answerQuery(store, what, table, opts, out);
 }
 

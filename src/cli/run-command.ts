@@ -13,8 +13,7 @@ import { applyBucket, applyFile } from '../apply/index.ts';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
 import { binlogSequence, TabletimeError } from '../core/index.ts';
-import { DuckdbStore } from '../store/index.ts';
-import { storePathOf } from './apply-command.ts';
+import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
 import { socketPathOf } from './run-socket.ts';
@@ -26,6 +25,7 @@ export interface RunCommandOptions {
   tables: string;
   dataDir: string;
   flushIntervalMs?: string;
+  store?: string;
 }
 
 export interface StatusReport {
@@ -81,8 +81,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 
-  await using store = await DuckdbStore.open(storePathOf(dataDir));
-  await using reader = await store.openReader();
+  await using store = await openStore(dataDir, opts.store);
+  await using reader = await openReaderFor(store, dataDir, opts.store);
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));
   const registry = new SchemaRegistry(bucketDir);
   const applyOptions = { store, bucketDir, deadLetterDir, logger: logger.child({ component: 'apply' }) };

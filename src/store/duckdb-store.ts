@@ -55,7 +55,9 @@ class DuckdbDialect implements SqlDialect {
   }
 
   async stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void> {
-    await this.#conn.run(`CREATE OR REPLACE TEMP TABLE ${table} (${columns.map((c) => `${c} VARCHAR`).join(', ')})`);
+    await this.#conn.run(
+      `CREATE OR REPLACE TEMP TABLE ${table} (${columns.map((c) => `${c} VARCHAR`).join(', ')})`,
+    );
     const appender = await this.#conn.createAppender(table, 'main', 'temp');
     for (const row of rows) {
       for (const v of row) {
@@ -81,7 +83,9 @@ class DuckdbDialect implements SqlDialect {
       SELECT *, _tt_commit_ts AS _tt_valid_from,
              lead(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position) AS _tt_valid_to
         FROM ${hist}`);
-    await this.#conn.run(`CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersions(hist, '')}) v`);
+    await this.#conn.run(
+      `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersions(hist, '')}) v`,
+    );
     await this.#conn.run(`CREATE OR REPLACE MACRO ${db}.${ident(`${table}__as_of`)}(ts) AS TABLE
       SELECT ${src} FROM (${lastVersions(hist, 'WHERE _tt_commit_ts <= ts')}) v`);
   }

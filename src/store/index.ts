@@ -3,3 +3,4 @@ export { DuckdbStore } from './duckdb-store.ts';
 export { META_COLUMNS, keyText, commitMicros } from './history-columns.ts';
 export { PostgresStore } from './postgres-store.ts';
 export { SqlHistoryStore } from './sql-history-store.ts';
+export { openStore, openReaderFor, duckdbPathOf } from './open-store.ts';

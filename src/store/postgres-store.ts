@@ -51,7 +51,11 @@ function pgType(c: ColumnSchema): string {
 /** COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
 function copyLine(row: readonly (string | null)[]): string {
   return `${row
-    .map((v) => (v === null ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')))
+    .map((v) =>
+      v === null
+        ? '\\N'
+        : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'),
+    )
     .join('\t')}\n`;
 }
 
@@ -130,7 +134,9 @@ class PostgresDialect implements SqlDialect {
   }
 
   async stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void> {
-    await this.#client.query(`DROP TABLE IF EXISTS ${table}; CREATE TEMP TABLE ${table} (${columns.map((c) => `${c} text`).join(', ')})`);
+    await this.#client.query(
+      `DROP TABLE IF EXISTS ${table}; CREATE TEMP TABLE ${table} (${columns.map((c) => `${c} text`).join(', ')})`,
+    );
     const copy = this.#client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
     await pipeline(Readable.from(rows.map(copyLine)), copy);
   }
@@ -145,7 +151,9 @@ class PostgresDialect implements SqlDialect {
     const src = columns.map((c) => ident(c.name)).join(', ');
     const [current, versions] = this.#views(database, table);
     const key = 'coalesce(_tt_key, _tt_version_id)';
-    await this.#client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${table}__key_position`)} ON ${hist} (_tt_key, _tt_position)`);
+    await this.#client.query(
+      `CREATE INDEX IF NOT EXISTS ${ident(`${table}__key_position`)} ON ${hist} (_tt_key, _tt_position)`,
+    );
     await this.#client.query(`DROP VIEW IF EXISTS ${current}; DROP VIEW IF EXISTS ${versions}`);
     await this.#client.query(`CREATE VIEW ${versions} AS
       SELECT *, _tt_commit_ts AS _tt_valid_from,
@@ -153,7 +161,8 @@ class PostgresDialect implements SqlDialect {
         FROM ${hist}`);
     await this.#client.query(`CREATE VIEW ${current} AS
       SELECT ${src} FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} ORDER BY ${key}, _tt_position DESC) v WHERE NOT v._tt_deleted`);
-    await this.#client.query(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
+    await this.#client
+      .query(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
       SELECT v.* FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} WHERE _tt_commit_ts <= ts ORDER BY ${key}, _tt_position DESC) v
        WHERE NOT v._tt_deleted $$`);
   }
@@ -172,9 +181,15 @@ export class PostgresStore extends SqlHistoryStore {
       const code = (err as { code?: string }).code ?? '';
       // 28xxx: authentication; 3D000: no such database. Messages name the user, never the password.
       if (code.startsWith('28') || code === '3D000') {
-        throw new ConfigError('STORE_OPEN', `cannot use the PostgreSQL store: ${(err as Error).message}`, { cause: err });
+        throw new ConfigError('STORE_OPEN', `cannot use the PostgreSQL store: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
-      throw new TransientError('STORE_UNREACHABLE', `cannot reach the PostgreSQL store: ${(err as Error).message}`, { cause: err });
+      throw new TransientError(
+        'STORE_UNREACHABLE',
+        `cannot reach the PostgreSQL store: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     await client.query("SET TIME ZONE 'UTC'");
     const store = new PostgresStore(new PostgresDialect(client));

@@ -58,7 +58,9 @@ export class SqlHistoryStore implements HistoryStore {
   async init(): Promise<void> {
     const d = this.dialect;
     await d.run('CREATE SCHEMA IF NOT EXISTS _tabletime');
-    await d.run('CREATE TABLE IF NOT EXISTS _tabletime.applied_files (name VARCHAR PRIMARY KEY, versions INTEGER, applied_at TIMESTAMPTZ)');
+    await d.run(
+      'CREATE TABLE IF NOT EXISTS _tabletime.applied_files (name VARCHAR PRIMARY KEY, versions INTEGER, applied_at TIMESTAMPTZ)',
+    );
     await d.run(`CREATE TABLE IF NOT EXISTS _tabletime.columns (
       database VARCHAR, "table" VARCHAR, name VARCHAR, sql_type VARCHAR, ordinal INTEGER, primary_key INTEGER,
       PRIMARY KEY (database, "table", name))`);
@@ -114,16 +116,27 @@ export class SqlHistoryStore implements HistoryStore {
         changed = true;
       } else if (d.columnType(old) !== d.columnType(c)) {
         // A type change: the column becomes text, which holds every old and new value exactly.
-        if (d.columnType(old) !== d.textType) await d.run(d.alterToText(schema.database, schema.table, c.name));
+        if (d.columnType(old) !== d.textType)
+          await d.run(d.alterToText(schema.database, schema.table, c.name));
         known[known.indexOf(old)] = columnFromSqlType(c.name, 'longtext');
         changed = true;
       }
     }
     if (changed) {
-      await d.rows(`DELETE FROM _tabletime.columns WHERE database = $1 AND "table" = $2`, [schema.database, schema.table]);
+      await d.rows(`DELETE FROM _tabletime.columns WHERE database = $1 AND "table" = $2`, [
+        schema.database,
+        schema.table,
+      ]);
       for (const [i, c] of known.entries()) {
         const pk = schema.primaryKeys.indexOf(c.name) + 1;
-        await d.rows(`INSERT INTO _tabletime.columns VALUES ($1, $2, $3, $4, $5, $6)`, [schema.database, schema.table, c.name, c.sqlType, i, pk]);
+        await d.rows(`INSERT INTO _tabletime.columns VALUES ($1, $2, $3, $4, $5, $6)`, [
+          schema.database,
+          schema.table,
+          c.name,
+          c.sqlType,
+          i,
+          pk,
+        ]);
       }
       await d.createViews(schema.database, schema.table, known);
     }
@@ -131,7 +144,10 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async isApplied(file: string): Promise<boolean> {
-    return (await this.dialect.rows('SELECT 1 AS x FROM _tabletime.applied_files WHERE name = $1', [file])).length > 0;
+    return (
+      (await this.dialect.rows('SELECT 1 AS x FROM _tabletime.applied_files WHERE name = $1', [file]))
+        .length > 0
+    );
   }
 
   async applyFile(
@@ -140,14 +156,21 @@ export class SqlHistoryStore implements HistoryStore {
   ): Promise<{ inserted: number; duplicates: number }> {
     const d = this.dialect;
     // Tables first (DDL outside the data transaction), then one transaction for versions + marker.
-    const byTable = new Map<string, { schema: TableSchema; items: { event: ChangeEvent; schema: TableSchema }[] }>();
+    const byTable = new Map<
+      string,
+      { schema: TableSchema; items: { event: ChangeEvent; schema: TableSchema }[] }
+    >();
     for (const item of events) {
       const id = `${item.event.database}.${item.event.table}`;
       let group = byTable.get(id);
       if (!group) byTable.set(id, (group = { schema: item.schema, items: [] }));
       group.items.push(item);
     }
-    const prepared: { schema: TableSchema; columns: ColumnSchema[]; items: { event: ChangeEvent; schema: TableSchema }[] }[] = [];
+    const prepared: {
+      schema: TableSchema;
+      columns: ColumnSchema[];
+      items: { event: ChangeEvent; schema: TableSchema }[];
+    }[] = [];
     for (const group of byTable.values()) {
       let columns: ColumnSchema[] = [];
       for (const s of new Set(group.items.map((i) => i.schema))) columns = await this.#ensureTable(s);
@@ -230,7 +253,9 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async tables(): Promise<{ database: string; table: string; versions: number }[]> {
-    const rows = await this.dialect.rows(`SELECT DISTINCT database, "table" FROM _tabletime.columns ORDER BY 1, 2`);
+    const rows = await this.dialect.rows(
+      `SELECT DISTINCT database, "table" FROM _tabletime.columns ORDER BY 1, 2`,
+    );
     const out = [];
     for (const r of rows) {
       const [database, table] = [String(r.database), String(r.table)];
@@ -242,7 +267,11 @@ export class SqlHistoryStore implements HistoryStore {
 
   async #schemaOrFail(database: string, table: string): Promise<TableSchema> {
     const schema = await this.schemaOf(database, table);
-    if (!schema) throw new ConfigError('UNKNOWN_TABLE', `no history for ${database}.${table}: \`tabletime query tables\` lists what there is`);
+    if (!schema)
+      throw new ConfigError(
+        'UNKNOWN_TABLE',
+        `no history for ${database}.${table}: \`tabletime query tables\` lists what there is`,
+      );
     return schema;
   }
 
@@ -260,7 +289,10 @@ export class SqlHistoryStore implements HistoryStore {
 
   #selectOut(schema: TableSchema): string {
     const d = this.dialect;
-    return [...schema.columns.map((c) => `${d.castOut(c, d.ident(c.name))} AS ${d.ident(c.name)}`), '_tt_raw'].join(', ');
+    return [
+      ...schema.columns.map((c) => `${d.castOut(c, d.ident(c.name))} AS ${d.ident(c.name)}`),
+      '_tt_raw',
+    ].join(', ');
   }
 
   async asOf(database: string, table: string, atMicros: number | null): Promise<Row[]> {
@@ -268,7 +300,10 @@ export class SqlHistoryStore implements HistoryStore {
     const schema = await this.#schemaOrFail(database, table);
     const where = atMicros === null ? '' : 'WHERE _tt_commit_ts <= CAST($1 AS TIMESTAMPTZ)';
     // Order by the typed key columns of the inner rows, not by the text aliases of the output.
-    const order = schema.primaryKeys.length > 0 ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}` : '';
+    const order =
+      schema.primaryKeys.length > 0
+        ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}`
+        : '';
     const rows = await d.rows(
       `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}`,
       atMicros === null ? [] : [isoFromMicros(atMicros)],
