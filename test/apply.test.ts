@@ -8,7 +8,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { applyBucket, applyFile } from '../src/apply/index.ts';
+import { applyBucket, applyFile, retryDeadLetters } from '../src/apply/index.ts';
 import {
   prepareExactReads,
   readTableSchema,
@@ -169,6 +169,33 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(letter.line, 2);
         assert.equal(letter.code, 'MALFORMED_JSON');
         assert.equal(letter.raw, '{"not": "an event"');
+
+        // Not fixed yet: the retry keeps it.
+        assert.deepEqual(await retryDeadLetters({ store, bucketDir: bucket, deadLetterDir }), {
+          applied: 0,
+          remaining: 1,
+        });
+        // Fixed (here, by correcting the line in the dead-letter file): the retry applies it, once.
+        const fixedLine = good[1]!
+          .replace('"id":3', '"id":30')
+          .replace('"binlog_position":4', '"binlog_position":44');
+        await writeFile(
+          join(deadLetterDir, letterFile!),
+          `${JSON.stringify({ ...letter, raw: fixedLine })}\n`,
+        );
+        assert.deepEqual(await retryDeadLetters({ store, bucketDir: bucket, deadLetterDir }), {
+          applied: 1,
+          remaining: 0,
+        });
+        assert.deepEqual(await readdir(deadLetterDir), []);
+        assert.deepEqual(
+          (await store.asOf('l1', 'Users', null)).map((r) => r.id),
+          [3n, 30n], // a schema-less JSON file: integers are inferred as BIGINT
+        );
+        assert.deepEqual(await retryDeadLetters({ store, bucketDir: bucket, deadLetterDir }), {
+          applied: 0,
+          remaining: 0,
+        });
       });
     });
 

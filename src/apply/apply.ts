@@ -5,7 +5,7 @@
  * applied twice, a duplicate notification or a crash between the store's commit and anything
  * after it never makes a second version (the version id is the key, too).
  */
-import { appendFile, mkdir, readdir } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -114,4 +114,71 @@ export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
     total.deadLetters += r.deadLetters;
   }
   return total;
+}
+
+interface DeadLetterRecord {
+  file: string;
+  line: number;
+  code: string;
+  reason: string;
+  raw: string;
+  at: string;
+}
+
+/**
+ * `--retry-dead-letters`: reads every dead letter again, after its cause was fixed (a schema
+ * file, column hints, or the line itself edited in the dead-letter file), applies those that are
+ * good now, and keeps the others (with their new reason). Each retried line is stored under the
+ * name `<file>#<line>`, so a retry twice does not apply it twice.
+ */
+export async function retryDeadLetters(
+  options: ApplyOptions,
+): Promise<{ applied: number; remaining: number }> {
+  let entries: string[];
+  try {
+    entries = (await readdir(options.deadLetterDir)).filter((f) => f.endsWith('.jsonl'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { applied: 0, remaining: 0 };
+    throw err;
+  }
+  const registry = new SchemaRegistry(options.bucketDir);
+  let applied = 0;
+  let remaining = 0;
+  for (const entry of entries) {
+    const path = join(options.deadLetterDir, entry);
+    const letters = (await readFile(path, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as DeadLetterRecord);
+    const keep: DeadLetterRecord[] = [];
+    for (const letter of letters) {
+      const name = `${letter.file}#${letter.line}`;
+      if (await options.store.isApplied(name)) continue;
+      const tmp = join(options.deadLetterDir, `.retry-${process.pid}.jsonl`);
+      await writeFile(tmp, `${letter.raw}\n`);
+      const events: { event: ChangeEvent; schema: TableSchema }[] = [];
+      let failure: DeadLetter | null = null;
+      for await (const item of readChangeFile(tmp, { registry, columnHints: options.columnHints })) {
+        if (item.kind === 'event') events.push({ event: item.event, schema: item.schema });
+        else failure = item.deadLetter;
+      }
+      await rm(tmp, { force: true });
+      if (failure || events.length === 0) {
+        keep.push({
+          ...letter,
+          code: failure?.code ?? letter.code,
+          reason: failure?.reason ?? letter.reason,
+          at: new Date().toISOString(),
+        });
+        continue;
+      }
+      await options.store.applyFile(name, events);
+      applied++;
+    }
+    remaining += keep.length;
+    if (keep.length > 0) await writeFile(path, `${keep.map((k) => JSON.stringify(k)).join('\n')}\n`);
+    else await rm(path, { force: true });
+  }
+  options.logger?.info({ applied, remaining }, 'dead letters retried');
+  return { applied, remaining };
 }

@@ -1,22 +1,30 @@
 import { join, resolve } from 'node:path';
-import { applyBucket } from '../apply/index.ts';
+import { applyBucket, retryDeadLetters } from '../apply/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
 import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 
 /** `tabletime apply --data-dir DIR [--store URL]`: applies every change file not applied yet, then exits. */
 export async function applyCommand(
-  opts: { dataDir: string; store?: string },
+  opts: { dataDir: string; store?: string; retryDeadLetters?: boolean },
   out: NodeJS.WritableStream,
 ): Promise<number> {
   const dataDir = resolve(opts.dataDir);
   await using store = await openStore(dataDir, opts.store);
-  const result = await applyBucket({
+  const options = {
     store,
     bucketDir: bucketDirOf(dataDir),
     deadLetterDir: join(dataDir, 'dead-letters'),
     logger: createLogger(),
-  });
+  };
+  if (opts.retryDeadLetters) {
+    const retried = await retryDeadLetters(options);
+    out.write(
+      `retried dead letters: ${retried.applied} applied, ${retried.remaining} still bad (see ${options.deadLetterDir})\n`,
+    );
+    return retried.remaining === 0 ? 0 : 1;
+  }
+  const result = await applyBucket(options);
   out.write(
     `applied ${result.files} file(s): ${result.events} change(s), ${result.inserted} new version(s); ` +
       `${result.skipped} file(s) already applied; ${result.deadLetters} dead letter(s)` +

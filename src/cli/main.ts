@@ -118,7 +118,11 @@ program
     '--store <url>',
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
   )
-  .action(async (opts: { dataDir: string; store?: string }) => {
+  .option(
+    '--retry-dead-letters',
+    'apply the dead letters again, once their cause is fixed (exit 1 while some stay bad)',
+  )
+  .action(async (opts: { dataDir: string; store?: string; retryDeadLetters?: boolean }) => {
     process.exitCode = await applyCommand(opts, process.stdout);
   });
 
