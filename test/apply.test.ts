@@ -270,6 +270,47 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(versions, workload.expected.length + snapshotRows);
       });
 
+      it('TRUNCATE ends every current row with a tombstone, also when nothing follows it', async () => {
+        await db.query('CREATE TABLE shop.tr (id INT PRIMARY KEY, v VARCHAR(10))');
+        await using capture = await startCapture(db, 'shop.tr');
+        await db.query("INSERT INTO shop.tr VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+        await db.query("UPDATE shop.tr SET v = 'bb' WHERE id = 2");
+        await db.query('DELETE FROM shop.tr WHERE id = 3');
+        await db.query('TRUNCATE TABLE shop.tr');
+        await db.query("INSERT INTO shop.tr VALUES (4, 'd')");
+        await capture.catchUp();
+        await using store = await openStore(`tr-${kind}`);
+        const opts = {
+          store,
+          bucketDir: capture.bucketDir,
+          deadLetterDir: join(capture.dataDir, 'dead-letters'),
+        };
+        await applyBucket(opts);
+        assert.deepEqual(await store.asOf('shop', 'tr', null), [{ id: 4, v: 'd' }]);
+        assert.deepEqual(
+          (await store.history('shop', 'tr', { id: 2 })).map((v) => [v.op, v.deleted, v.row.v]),
+          [
+            ['INSERT', false, 'b'],
+            ['UPDATE-INSERT', false, 'bb'],
+            ['TRUNCATE', true, 'bb'],
+          ],
+        );
+        // A key already deleted before the TRUNCATE gets no second tombstone.
+        assert.deepEqual(
+          (await store.history('shop', 'tr', { id: 3 })).map((v) => v.op),
+          ['INSERT', 'DELETE'],
+        );
+        // A TRUNCATE with nothing after it is applied too; applying again adds nothing.
+        await db.query('TRUNCATE TABLE shop.tr');
+        await capture.catchUp();
+        await applyBucket(opts);
+        assert.deepEqual(await store.asOf('shop', 'tr', null), []);
+        const versions = (await store.tables()).find((t) => t.table === 'tr')!.versions;
+        await applyBucket(opts);
+        assert.equal((await store.tables()).find((t) => t.table === 'tr')!.versions, versions);
+        assert.equal(versions, 3 + 1 + 1 + 2 + 1 + 1); // 3 inserts, update, delete, 2 tombstones, insert, 1 tombstone
+      });
+
       it('every column type comes back from the store exactly as the source has it', async () => {
         await db.query(`CREATE TABLE shop.t (id INT PRIMARY KEY, c_bigint_u BIGINT UNSIGNED, c_decimal DECIMAL(65,30), c_dec DECIMAL(10,2),
       c_float FLOAT, c_double DOUBLE, c_date DATE, c_datetime6 DATETIME(6), c_ts TIMESTAMP(6) NULL, c_time TIME(6), c_year YEAR,

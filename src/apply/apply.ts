@@ -15,7 +15,7 @@ import {
   readChangeFile,
   SchemaRegistry,
 } from '../changefile/index.ts';
-import type { ChangeEvent, TableSchema } from '../core/index.ts';
+import { type ChangeEvent, objectName, type TableSchema } from '../core/index.ts';
 import type { HistoryStore } from '../store/index.ts';
 
 export interface ApplyOptions {
@@ -78,6 +78,13 @@ export async function applyFile(
   // letters are written again (a duplicate report), never lost.
   await writeDeadLetters(options.deadLetterDir, name, dead);
   const { inserted } = await options.store.applyFile(name, events);
+  const touched = new Map(
+    events.map(({ event }) => [
+      `${event.database}.${event.table}`,
+      { database: event.database, table: event.table },
+    ]),
+  );
+  await applyTruncates(options, [...touched.values()]);
   options.logger?.info(
     { file: name, events: events.length, inserted, deadLetters: dead.length },
     'file applied',
@@ -113,6 +120,8 @@ export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
     total.inserted += r.inserted;
     total.deadLetters += r.deadLetters;
   }
+  // A TRUNCATE with no later change of its table is not behind any file: apply them all here.
+  await applyTruncates(options);
   return total;
 }
 
@@ -181,4 +190,52 @@ export async function retryDeadLetters(
   }
   options.logger?.info({ applied, remaining }, 'dead letters retried');
   return { applied, remaining };
+}
+
+/**
+ * Applies capture's TRUNCATE records (`bucket/_tabletime/ddl/<db>_<table>/*-truncate.json`) for
+ * the given tables (all when omitted). Idempotent: run after every batch, so keys whose earlier
+ * versions arrive late still get their tombstones.
+ */
+export async function applyTruncates(
+  options: ApplyOptions,
+  tables?: readonly { database: string; table: string }[],
+): Promise<number> {
+  const root = join(options.bucketDir, META_DIR, 'ddl');
+  let folders: string[];
+  try {
+    folders = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const wanted = tables ? new Set(tables.map((t) => objectName(t.database, t.table))) : null;
+  let added = 0;
+  for (const folder of folders) {
+    if (wanted && !wanted.has(folder)) continue;
+    for (const f of (await readdir(join(root, folder))).filter((n) => n.endsWith('-truncate.json')).sort()) {
+      const r = JSON.parse(await readFile(join(root, folder, f), 'utf8')) as DdlRecordFile;
+      added += await options.store.applyTruncate(r.database, r.table, {
+        positionKey: r.position_key,
+        logFile: r.log_file,
+        logPosition: r.log_position,
+        gtid: r.gtid,
+        commitTimestamp: r.commit_timestamp,
+        file: `${META_DIR}/ddl/${folder}/${f}`,
+      });
+    }
+  }
+  if (added > 0) options.logger?.info({ tombstones: added }, 'TRUNCATE applied');
+  return added;
+}
+
+/** The fields of a DDL record apply needs (written by capture: src/capture/ddl.ts). */
+interface DdlRecordFile {
+  database: string;
+  table: string;
+  position_key: string;
+  log_file: string;
+  log_position: number;
+  gtid: string | null;
+  commit_timestamp: string;
 }

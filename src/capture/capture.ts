@@ -16,7 +16,7 @@ import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
-import { ddlEffects, writeDdlRecord } from './ddl.ts';
+import { type DdlEffect, ddlEffects, writeDdlRecord } from './ddl.ts';
 import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
 import { tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
@@ -41,6 +41,8 @@ export interface CaptureOptions {
   readonly snapshot?: boolean;
   /** Rows per snapshot query (default 10,000). */
   readonly snapshotChunkRows?: number;
+  /** Called after a DDL record is written (durably), before the checkpoint moves past it. */
+  readonly onDdl?: (effect: DdlEffect) => void | Promise<void>;
   /** Called with each batch of files once they are durable, before the checkpoint moves past them. */
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
 }
@@ -304,6 +306,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
                 gtid: tx.gtid,
                 commitTimestampUs: tx.commitTimestampUs,
               });
+              await options.onDdl?.(effect);
               // A table that appears under a selected name starts its history here.
               const appeared = effect.kind === 'CREATE' ? effect.table : effect.renamedTo;
               if (appeared && include(appeared.database, appeared.table)) {

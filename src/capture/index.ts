@@ -6,3 +6,4 @@ export { TableSchemas, sqlTypeOf } from './table-schema.ts';
 export { redactUrl } from './source.ts';
 export { preflight, type PreflightReport, type PreflightFinding } from './preflight.ts';
 export { connectSource } from './source.ts';
+export { ddlEffects, type DdlEffect, type DdlRecord } from './ddl.ts';

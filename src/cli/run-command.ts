@@ -9,7 +9,10 @@ import { createServer, type Server } from 'node:http';
 import { chmod, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { applyBucket, applyFile } from '../apply/index.ts';
+import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
+
+/** A queue entry that is not a file: apply the TRUNCATE records. */
+const TRUNCATES = '\u0000truncates';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
 import { binlogSequence, TabletimeError } from '../core/index.ts';
@@ -107,7 +110,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       }
       for (let attempt = 0; ; attempt++) {
         try {
-          await applyFile(path, applyOptions, registry);
+          if (path === TRUNCATES) await applyTruncates(applyOptions);
+          else await applyFile(path, applyOptions, registry);
           outstanding--;
           if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
           break;
@@ -239,6 +243,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       logger,
       signal: controller.signal,
       onFiles: (files) => enqueue(files.map((f) => f.path)),
+      onDdl: (effect) => {
+        if (effect.kind === 'TRUNCATE') enqueue([TRUNCATES]);
+      },
     });
   } finally {
     controller.abort();

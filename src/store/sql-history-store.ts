@@ -18,7 +18,7 @@ import {
 } from '../core/index.ts';
 import { needsRaw, versionRow } from './history-columns.ts';
 import type { SqlDialect } from './sql-dialect.ts';
-import type { DiffOut, HistoryStore, VersionOut } from './store.ts';
+import type { DiffOut, HistoryStore, TruncateRecord, VersionOut } from './store.ts';
 
 /** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
 export const META_TYPES: readonly (readonly [string, string])[] = [
@@ -250,6 +250,44 @@ export class SqlHistoryStore implements HistoryStore {
     const after = await count();
     await d.run(`DROP TABLE ${staging}`);
     return after - before;
+  }
+
+  async applyTruncate(database: string, table: string, t: TruncateRecord): Promise<number> {
+    const d = this.dialect;
+    const schema = await this.schemaOf(database, table);
+    if (!schema) return 0; // nothing was ever stored for the table: nothing to end
+    const hist = this.#hist(database, table);
+    const source = schema.columns.map((c) => d.ident(c.name));
+    const columns = [...source, ...META_TYPES.map(([n]) => n)];
+    // The tombstone keeps what the row held; its id depends only on the key and the position.
+    const select = [
+      ...source,
+      `'t' || substr(md5(coalesce(_tt_key, _tt_version_id) || '|' || $1), 1, 31)`,
+      '_tt_key',
+      "'TRUNCATE'",
+      'true',
+      'CAST($2 AS TIMESTAMPTZ)',
+      'CAST($1 AS VARCHAR)',
+      'CAST($3 AS VARCHAR)',
+      'CAST($4 AS BIGINT)',
+      '0',
+      'CAST($5 AS VARCHAR)',
+      'false',
+      'now()',
+      'CAST($6 AS VARCHAR)',
+      '_tt_raw',
+    ];
+    const count = async () => Number((await d.rows(`SELECT count(*) AS n FROM ${hist}`))[0]!.n);
+    const before = await count();
+    await d.rows(
+      d.insertIgnore(
+        hist,
+        columns,
+        `SELECT ${select.join(', ')} FROM (${lastVersions(hist, 'WHERE _tt_position < $1')}) v`,
+      ),
+      [t.positionKey, t.commitTimestamp, t.logFile, String(t.logPosition), t.gtid, t.file],
+    );
+    return (await count()) - before;
   }
 
   async tables(): Promise<{ database: string; table: string; versions: number }[]> {

@@ -1,5 +1,17 @@
 import type { ChangeEvent, Row, TableSchema } from '../core/index.ts';
 
+/** Where and when a TRUNCATE happened (from capture's DDL record). */
+export interface TruncateRecord {
+  readonly positionKey: string;
+  readonly logFile: string;
+  readonly logPosition: number;
+  readonly gtid: string | null;
+  /** ISO-8601 UTC. */
+  readonly commitTimestamp: string;
+  /** The record's name, kept in `_tt_file`. */
+  readonly file: string;
+}
+
 /** One version as queries return it: the source row plus its metadata. */
 export interface VersionOut {
   readonly row: Row;
@@ -29,6 +41,12 @@ export interface HistoryStore extends AsyncDisposable {
     events: readonly { event: ChangeEvent; schema: TableSchema }[],
   ): Promise<{ inserted: number; duplicates: number }>;
   isApplied(file: string): Promise<boolean>;
+  /**
+   * A TRUNCATE at `positionKey`: a tombstone (op TRUNCATE) for every key current just before it.
+   * Idempotent and safe to repeat: run it again after files with earlier changes arrive late.
+   * Returns the tombstones added.
+   */
+  applyTruncate(database: string, table: string, truncate: TruncateRecord): Promise<number>;
   tables(): Promise<{ database: string; table: string; versions: number }[]>;
   schemaOf(database: string, table: string): Promise<TableSchema | null>;
   /** The table as of a moment (µs since the epoch): every transaction committed at or before it. */
