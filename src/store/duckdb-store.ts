@@ -41,6 +41,17 @@ class DuckdbDialect implements SqlDialect {
     return (await stmt.runAndReadAll()).getRowObjectsJson();
   }
 
+  async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    if (params.length === 0) return Number((await this.#conn.run(sql)).rowsChanged);
+    const stmt = await this.#conn.prepare(sql);
+    params.forEach((p, i) => {
+      if (p === null) stmt.bindNull(i + 1);
+      else if (typeof p === 'number') stmt.bindDouble(i + 1, p);
+      else stmt.bindVarchar(i + 1, p);
+    });
+    return Number((await stmt.run()).rowsChanged);
+  }
+
   ident = ident;
   columnType = duckdbType;
   castIn = castIn;

@@ -76,6 +76,10 @@ class PostgresDialect implements SqlDialect {
     return (await this.#client.query(sql, params as SqlParam[])).rows as Record<string, unknown>[];
   }
 
+  async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
+    return (await this.#client.query(sql, params as SqlParam[])).rowCount ?? 0;
+  }
+
   ident = ident;
   columnType = pgType;
 

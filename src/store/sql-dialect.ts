@@ -11,6 +11,8 @@ export interface SqlDialect {
   run(sql: string): Promise<void>;
   /** Rows with `$1…` parameters; values as the driver gives them (text for our text casts). */
   rows(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
+  /** Runs an INSERT/UPDATE/DELETE and returns how many rows it changed (no count(*) needed). */
+  change(sql: string, params?: readonly SqlParam[]): Promise<number>;
   ident(name: string): string;
   /** The column type for a source column. */
   columnType(c: ColumnSchema): string;

@@ -244,12 +244,12 @@ export class SqlHistoryStore implements HistoryStore {
       ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${t})`)),
     ];
     const hist = this.#hist(schema.database, schema.table);
-    const count = async () => Number((await d.rows(`SELECT count(*) AS n FROM ${hist}`))[0]!.n);
-    const before = await count();
-    await d.run(d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staging}`));
-    const after = await count();
+    // The insert says how many rows it added: counting the history before and after would scan it.
+    const inserted = await d.change(
+      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staging}`),
+    );
     await d.run(`DROP TABLE ${staging}`);
-    return after - before;
+    return inserted;
   }
 
   async applyTruncate(database: string, table: string, t: TruncateRecord): Promise<number> {
@@ -277,9 +277,7 @@ export class SqlHistoryStore implements HistoryStore {
       'CAST($6 AS VARCHAR)',
       '_tt_raw',
     ];
-    const count = async () => Number((await d.rows(`SELECT count(*) AS n FROM ${hist}`))[0]!.n);
-    const before = await count();
-    await d.rows(
+    return d.change(
       d.insertIgnore(
         hist,
         columns,
@@ -287,7 +285,6 @@ export class SqlHistoryStore implements HistoryStore {
       ),
       [t.positionKey, t.commitTimestamp, t.logFile, String(t.logPosition), t.gtid, t.file],
     );
-    return (await count()) - before;
   }
 
   async tables(): Promise<{ database: string; table: string; versions: number }[]> {
