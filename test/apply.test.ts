@@ -235,19 +235,27 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         });
       };
 
-      it('as-of at each pause equals the source at that pause; versions = changes + snapshot rows', async () => {
+      it('over several tables, as-of at each pause equals the source then; versions = changes + snapshot rows', async () => {
         const seed = testSeed('capture -> apply');
-        await db.query('CREATE TABLE shop.w (id INT PRIMARY KEY, v INT)');
-        const workload = new Workload(seededRandom(seed), 'shop.w');
+        const tables = ['w1', 'w2', 'w3'];
+        const workloads = new Map<string, Workload>();
+        const snapshotRows = new Map<string, number>();
         const conn = await db.connect();
-        const snapshotRows = (await workload.preload(conn, 50)).size;
-        await using capture = await startCapture(db, 'shop.w');
-        const pauses: { atMicros: number; rows: Row[] }[] = [];
+        for (const [n, t] of tables.entries()) {
+          await db.query(`CREATE TABLE shop.${t} (id INT PRIMARY KEY, v INT)`);
+          const w = new Workload(seededRandom(seed + n), `shop.${t}`);
+          workloads.set(t, w);
+          snapshotRows.set(t, (await w.preload(conn, 20 + n * 10)).size);
+        }
+        await using capture = await startCapture(db, 'shop.w*');
+        const pauses: { atMicros: number; rows: Map<string, Row[]> }[] = [];
         for (let p = 0; p < 3; p++) {
-          await workload.run(conn, 15);
+          for (const w of workloads.values()) await w.run(conn, 6);
           // MariaDB commit times have whole seconds: let this second end before the next change.
           const second = Math.floor(Date.now() / 1000);
-          pauses.push({ atMicros: second * 1_000_000 + 999_999, rows: (await sourceRows('w')).rows });
+          const rows = new Map<string, Row[]>();
+          for (const t of tables) rows.set(t, (await sourceRows(t)).rows);
+          pauses.push({ atMicros: second * 1_000_000 + 999_999, rows });
           while (Math.floor(Date.now() / 1000) === second) await new Promise((r) => setTimeout(r, 20));
         }
         await conn.end();
@@ -259,15 +267,18 @@ for (const kind of ['duckdb', 'postgres'] as const) {
           deadLetterDir: join(capture.dataDir, 'dead-letters'),
         });
         assert.equal(r.deadLetters, 0);
-        for (const [i, pause] of pauses.entries())
-          assertSameRows(
-            await store.asOf('shop', 'w', pause.atMicros),
-            pause.rows,
-            `seed ${seed} pause ${i}`,
-          );
-        assertSameRows(await store.asOf('shop', 'w', null), (await sourceRows('w')).rows, 'current');
-        const versions = (await store.tables()).find((t) => t.table === 'w')!.versions;
-        assert.equal(versions, workload.expected.length + snapshotRows);
+        for (const t of tables) {
+          for (const [i, pause] of pauses.entries()) {
+            assertSameRows(
+              await store.asOf('shop', t, pause.atMicros),
+              pause.rows.get(t)!,
+              `seed ${seed} ${t} pause ${i}`,
+            );
+          }
+          assertSameRows(await store.asOf('shop', t, null), (await sourceRows(t)).rows, `${t} current`);
+          const versions = (await store.tables()).find((x) => x.table === t)!.versions;
+          assert.equal(versions, workloads.get(t)!.expected.length + snapshotRows.get(t)!, `${t} versions`);
+        }
       });
 
       it('TRUNCATE ends every current row with a tombstone, also when nothing follows it', async () => {

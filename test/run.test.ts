@@ -3,7 +3,7 @@
  * changes are queryable; `query` and `status` work while run holds the DuckDB file.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -31,6 +31,9 @@ describe('tabletime run', () => {
     const workload = new Workload(seededRandom(seed), 'shop.r');
     const conn = await db.connect();
     const initial = await workload.preload(conn, 20);
+    // A file with a bad line, already in the bucket: run's first pass files it as a dead letter.
+    await mkdir(join(dataDir, 'bucket', 'odd'), { recursive: true });
+    await writeFile(join(dataDir, 'bucket', 'odd', 'broken.jsonl'), '{"cut short": \n');
     const child = spawnTabletime(
       ['run', '--source', db.url, '--tables', 'shop.*', '--data-dir', dataDir, '--flush-interval-ms', '50'],
       {
@@ -88,7 +91,7 @@ describe('tabletime run', () => {
       };
       assert.equal(status.running, true);
       assert.equal(status.filesPending, 0);
-      assert.equal(status.deadLetters, 0);
+      assert.equal(status.deadLetters, 1, 'the broken file is counted');
       assert.equal(
         status.tables.find((t) => t.table === 'r')!.versions,
         initial.size + workload.expected.length,
