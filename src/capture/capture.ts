@@ -47,6 +47,26 @@ export interface CaptureOptions {
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
 }
 
+/**
+ * Hands durable files to the notification callback. A failed notification is logged, not fatal:
+ * notifications speed apply up, and apply also scans the bucket.
+ */
+async function announce(
+  options: CaptureOptions,
+  log: Logger,
+  files: readonly CompletedFile[],
+): Promise<void> {
+  if (files.length === 0 || !options.onFiles) return;
+  try {
+    await options.onFiles(files);
+  } catch (err) {
+    log.warn(
+      { err: (err as Error).message, files: files.length },
+      'notification failed; apply will find the files by scanning the bucket',
+    );
+  }
+}
+
 /** True when a binlog position comes before `from` (a table's start). */
 function before(
   pos: { logFile: string; logPosition: number },
@@ -85,16 +105,7 @@ async function prepare(
     const finish = async ({ next, files }: PendingPublish) => {
       const moved = await publishStaged(stagingDir, bucketDir);
       // Announce the snapshot's files like any others, before the checkpoint moves past them.
-      if (files.length > 0 && options.onFiles) {
-        try {
-          await options.onFiles(files);
-        } catch (err) {
-          log.warn(
-            { err: (err as Error).message, files: files.length },
-            'notification failed; apply will find the files by scanning the bucket',
-          );
-        }
-      }
+      await announce(options, log, files);
       await checkpoints.save(next);
       await rm(pendingPath, { force: true });
       log.info({ files: moved, position: `${next.logFile}:${next.logPosition}` }, 'snapshot published');
@@ -233,19 +244,9 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
       );
       const flush = async () => {
         const files = await writer!.finalizeAll();
-        if (files.length > 0 && options.onFiles) {
-          // Before the checkpoint moves: a crash here re-writes (and re-announces) these changes,
-          // it never leaves a durable file unannounced. A failed notification is not fatal: apply
-          // also scans the bucket.
-          try {
-            await options.onFiles(files);
-          } catch (err) {
-            log.warn(
-              { err: (err as Error).message, files: files.length },
-              'notification failed; apply will find the files by scanning the bucket',
-            );
-          }
-        }
+        // Before the checkpoint moves: a crash here re-writes (and re-announces) these changes,
+        // it never leaves a durable file unannounced.
+        await announce(options, log, files);
         if (files.length > 0) faultPoint('capture.after-files');
         if (written !== checkpoint) {
           await checkpoints.save(written);
