@@ -86,11 +86,13 @@ describe('tabletime run', () => {
       const status = JSON.parse((await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout) as {
         running: boolean;
         filesPending: number;
+        lagSeconds: number | null;
         deadLetters: number;
         tables: { table: string; versions: number }[];
       };
       assert.equal(status.running, true);
       assert.equal(status.filesPending, 0);
+      assert.equal(status.lagSeconds, 0, 'caught up after wait');
       assert.equal(status.deadLetters, 1, 'the broken file is counted');
       assert.equal(
         status.tables.find((t) => t.table === 'r')!.versions,

@@ -295,6 +295,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             logFile: tx.end.logFile,
             logPosition: tx.end.logPosition,
             gtid: tx.gtid ?? written.gtid,
+            commitTimestampUs: tx.commitTimestampUs,
           };
           if (tx.ddl) {
             for (const effect of ddlEffects(tx.ddl.sql, tx.ddl.database)) {

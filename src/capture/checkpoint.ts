@@ -15,6 +15,8 @@ const CheckpointSchema = z.object({
   logFile: z.string().min(1),
   logPosition: z.number().int().nonnegative(),
   gtid: z.string().nullable(),
+  /** Commit time (µs) of the last transaction before the position, when known: for lag in seconds. */
+  commitTimestampUs: z.number().nullable().optional(),
   /** The source server the position belongs to (server_uuid or server_id), to catch a wrong source. */
   server: z.string(),
   /**

@@ -36,6 +36,8 @@ export interface StatusReport {
   readonly captured: { logFile: string; logPosition: number; gtid: string | null } | null;
   readonly source: { logFile: string; logPosition: number } | null;
   readonly behindBytes: number | null;
+  /** Seconds between the last captured commit and now while the source is ahead; 0 when caught up. */
+  readonly lagSeconds: number | null;
   readonly filesPending: number;
   readonly deadLetters: number;
   readonly tables: { database: string; table: string; versions: number }[];
@@ -68,6 +70,12 @@ function ahead(
   const sa = binlogSequence(a.logFile);
   const sb = binlogSequence(b.logFile);
   return sa > sb || (sa === sb && a.logPosition >= b.logPosition);
+}
+
+/** Seconds since a commit time in µs, to a tenth; null when unknown. */
+function lagSince(commitTimestampUs: number | null | undefined): number | null {
+  if (!commitTimestampUs) return null;
+  return Math.max(0, Math.round((Date.now() * 1000 - commitTimestampUs) / 100_000) / 10);
 }
 
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
@@ -151,6 +159,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       source: src,
       behindBytes:
         cp && src && cp.logFile === src.logFile ? Math.max(0, src.logPosition - cp.logPosition) : null,
+      lagSeconds: !cp || !src ? null : ahead(cp, src) && pending === 0 ? 0 : lagSince(cp.commitTimestampUs),
       filesPending: pending,
       deadLetters: await countDeadLetters(dataDir),
       tables: await reader.tables(),
