@@ -81,6 +81,35 @@ class PostgresDialect implements SqlDialect {
   }
 
   ident = ident;
+
+  tableName(schema: string, name: string): string {
+    return `${ident(schema)}.${ident(name)}`;
+  }
+
+  createSchema(schema: string): string {
+    return `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`;
+  }
+
+  metaType(type: string): string {
+    return type;
+  }
+
+  primaryKey(columns: readonly string[]): string {
+    return `PRIMARY KEY (${columns.join(', ')})`;
+  }
+
+  async begin(): Promise<void> {
+    await this.run('BEGIN');
+  }
+
+  async commit(): Promise<void> {
+    await this.run('COMMIT');
+  }
+
+  async rollback(): Promise<void> {
+    await this.run('ROLLBACK');
+  }
+
   columnType = pgType;
 
   castIn(c: ColumnSchema, expr: string): string {

@@ -14,6 +14,18 @@ export interface SqlDialect {
   /** Runs an INSERT/UPDATE/DELETE and returns how many rows it changed (no count(*) needed). */
   change(sql: string, params?: readonly SqlParam[]): Promise<number>;
   ident(name: string): string;
+  /** A table's qualified name: `"schema"."name"` here; BigQuery would use one dataset for all. */
+  tableName(schema: string, name: string): string;
+  /** The statement that creates a schema, or null where tables need none. */
+  createSchema(schema: string): string | null;
+  /** A portable metadata type (VARCHAR, TIMESTAMPTZ, BOOLEAN, BIGINT, INTEGER) in this database. */
+  metaType(type: string): string;
+  /** A table's primary-key clause (BigQuery's is NOT ENFORCED). */
+  primaryKey(columns: readonly string[]): string;
+  /** A transaction around a file's versions and its applied marker, where the database has them. */
+  begin(): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
   /** The column type for a source column. */
   columnType(c: ColumnSchema): string;
   /** Staged text -> typed value. */

@@ -21,6 +21,9 @@ import type { SqlDialect } from './sql-dialect.ts';
 import type { DiffOut, HistoryStore, TruncateRecord, VersionOut } from './store.ts';
 
 /** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
+/** Where tabletime keeps its own tables. */
+export const META_SCHEMA = '_tabletime';
+
 export const META_TYPES: readonly (readonly [string, string])[] = [
   ['_tt_version_id', 'VARCHAR'],
   ['_tt_key', 'VARCHAR'],
@@ -57,22 +60,28 @@ export class SqlHistoryStore implements HistoryStore {
   /** Creates tabletime's own tables (call once after connecting). */
   async init(): Promise<void> {
     const d = this.dialect;
-    await d.run('CREATE SCHEMA IF NOT EXISTS _tabletime');
-    await d.run(
-      'CREATE TABLE IF NOT EXISTS _tabletime.applied_files (name VARCHAR PRIMARY KEY, versions INTEGER, applied_at TIMESTAMPTZ)',
-    );
-    await d.run(`CREATE TABLE IF NOT EXISTS _tabletime.columns (
-      database VARCHAR, "table" VARCHAR, name VARCHAR, sql_type VARCHAR, ordinal INTEGER, primary_key INTEGER,
-      PRIMARY KEY (database, "table", name))`);
+    const schema = d.createSchema(META_SCHEMA);
+    if (schema) await d.run(schema);
+    const t = (type: string) => d.metaType(type);
+    await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('applied_files')} (
+      name ${t('VARCHAR')}, versions ${t('INTEGER')}, applied_at ${t('TIMESTAMPTZ')}, ${d.primaryKey(['name'])})`);
+    await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('columns')} (
+      database_name ${t('VARCHAR')}, table_name ${t('VARCHAR')}, name ${t('VARCHAR')}, sql_type ${t('VARCHAR')},
+      ordinal ${t('INTEGER')}, primary_key ${t('INTEGER')}, ${d.primaryKey(['database_name', 'table_name', 'name'])})`);
   }
 
   #hist(database: string, table: string): string {
-    return `${this.dialect.ident(database)}.${this.dialect.ident(`${table}__history`)}`;
+    return this.dialect.tableName(database, `${table}__history`);
+  }
+
+  /** tabletime's own tables (applied files, the column catalog). */
+  #meta(name: string): string {
+    return this.dialect.tableName(META_SCHEMA, name);
   }
 
   async schemaOf(database: string, table: string): Promise<TableSchema | null> {
     const rows = await this.dialect.rows(
-      `SELECT name, sql_type, primary_key FROM _tabletime.columns WHERE database = $1 AND "table" = $2 ORDER BY ordinal`,
+      `SELECT name, sql_type, primary_key FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2 ORDER BY ordinal`,
       [database, table],
     );
     if (rows.length === 0) return null;
@@ -100,10 +109,12 @@ export class SqlHistoryStore implements HistoryStore {
     const hist = this.#hist(schema.database, schema.table);
     const created = known.length === 0;
     if (created) {
-      await d.run(`CREATE SCHEMA IF NOT EXISTS ${d.ident(schema.database)}`);
+      const create = d.createSchema(schema.database);
+      if (create) await d.run(create);
       const cols = [
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
-        ...META_TYPES.map(([n, t]) => `${n} ${t}${n === '_tt_version_id' ? ' PRIMARY KEY' : ''}`),
+        ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
+        d.primaryKey(['_tt_version_id']),
       ];
       await d.run(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
     }
@@ -123,13 +134,13 @@ export class SqlHistoryStore implements HistoryStore {
       }
     }
     if (changed) {
-      await d.rows(`DELETE FROM _tabletime.columns WHERE database = $1 AND "table" = $2`, [
+      await d.rows(`DELETE FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2`, [
         schema.database,
         schema.table,
       ]);
       for (const [i, c] of known.entries()) {
         const pk = schema.primaryKeys.indexOf(c.name) + 1;
-        await d.rows(`INSERT INTO _tabletime.columns VALUES ($1, $2, $3, $4, $5, $6)`, [
+        await d.rows(`INSERT INTO ${this.#meta('columns')} VALUES ($1, $2, $3, $4, $5, $6)`, [
           schema.database,
           schema.table,
           c.name,
@@ -145,7 +156,7 @@ export class SqlHistoryStore implements HistoryStore {
 
   async isApplied(file: string): Promise<boolean> {
     return (
-      (await this.dialect.rows('SELECT 1 AS x FROM _tabletime.applied_files WHERE name = $1', [file]))
+      (await this.dialect.rows(`SELECT 1 AS x FROM ${this.#meta('applied_files')} WHERE name = $1`, [file]))
         .length > 0
     );
   }
@@ -177,17 +188,20 @@ export class SqlHistoryStore implements HistoryStore {
       prepared.push({ schema: group.schema, columns, items: group.items });
     }
     let inserted = 0;
-    await d.run('BEGIN');
+    await d.begin();
     try {
       if (await this.isApplied(file)) {
-        await d.run('ROLLBACK');
+        await d.rollback();
         return { inserted: 0, duplicates: events.length };
       }
       for (const p of prepared) inserted += await this.#load(p.schema, p.columns, p.items, file);
-      await d.rows('INSERT INTO _tabletime.applied_files VALUES ($1, $2, now())', [file, events.length]);
-      await d.run('COMMIT');
+      await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, now())`, [
+        file,
+        events.length,
+      ]);
+      await d.commit();
     } catch (err) {
-      await d.run('ROLLBACK').catch(() => undefined);
+      await d.rollback().catch(() => undefined);
       throw err;
     }
     return { inserted, duplicates: events.length - inserted };
@@ -241,7 +255,7 @@ export class SqlHistoryStore implements HistoryStore {
     await d.stage(staging, textCols, rows);
     const select = [
       ...columns.map((c) => d.castIn(c, d.ident(c.name))),
-      ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${t})`)),
+      ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${d.metaType(t)})`)),
     ];
     const hist = this.#hist(schema.database, schema.table);
     // The insert says how many rows it added: counting the history before and after would scan it.
@@ -266,15 +280,15 @@ export class SqlHistoryStore implements HistoryStore {
       '_tt_key',
       "'TRUNCATE'",
       'true',
-      'CAST($2 AS TIMESTAMPTZ)',
-      'CAST($1 AS VARCHAR)',
-      'CAST($3 AS VARCHAR)',
-      'CAST($4 AS BIGINT)',
+      `CAST($2 AS ${d.metaType('TIMESTAMPTZ')})`,
+      `CAST($1 AS ${d.metaType('VARCHAR')})`,
+      `CAST($3 AS ${d.metaType('VARCHAR')})`,
+      `CAST($4 AS ${d.metaType('BIGINT')})`,
       '0',
-      'CAST($5 AS VARCHAR)',
+      `CAST($5 AS ${d.metaType('VARCHAR')})`,
       'false',
       'now()',
-      'CAST($6 AS VARCHAR)',
+      `CAST($6 AS ${d.metaType('VARCHAR')})`,
       '_tt_raw',
     ];
     return d.change(
@@ -289,11 +303,11 @@ export class SqlHistoryStore implements HistoryStore {
 
   async tables(): Promise<{ database: string; table: string; versions: number }[]> {
     const rows = await this.dialect.rows(
-      `SELECT DISTINCT database, "table" FROM _tabletime.columns ORDER BY 1, 2`,
+      `SELECT DISTINCT database_name, table_name FROM ${this.#meta('columns')} ORDER BY 1, 2`,
     );
     const out = [];
     for (const r of rows) {
-      const [database, table] = [String(r.database), String(r.table)];
+      const [database, table] = [String(r.database_name), String(r.table_name)];
       const n = await this.dialect.rows(`SELECT count(*) AS n FROM ${this.#hist(database, table)}`);
       out.push({ database, table, versions: Number(n[0]!.n) });
     }
