@@ -66,6 +66,12 @@ class DuckdbDialect implements SqlDialect {
     return type;
   }
 
+  readonly now = 'now()';
+
+  md5Hex(expr: string): string {
+    return `md5(${expr})`;
+  }
+
   primaryKey(columns: readonly string[]): string {
     return `PRIMARY KEY (${columns.join(', ')})`;
   }
@@ -94,7 +100,11 @@ class DuckdbDialect implements SqlDialect {
     return `ALTER TABLE ${ident(database)}.${ident(`${table}__history`)} ALTER ${ident(column)} TYPE VARCHAR`;
   }
 
-  async stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void> {
+  async stage(
+    table: string,
+    columns: readonly string[],
+    rows: readonly (string | null)[][],
+  ): Promise<string> {
     await this.#conn.run(
       `CREATE OR REPLACE TEMP TABLE ${table} (${columns.map((c) => `${c} VARCHAR`).join(', ')})`,
     );
@@ -108,6 +118,7 @@ class DuckdbDialect implements SqlDialect {
     }
     appender.flushSync();
     appender.closeSync();
+    return table;
   }
 
   insertIgnore(target: string, columns: readonly string[], select: string): string {

@@ -94,6 +94,12 @@ class PostgresDialect implements SqlDialect {
     return type;
   }
 
+  readonly now = 'now()';
+
+  md5Hex(expr: string): string {
+    return `md5(${expr})`;
+  }
+
   primaryKey(columns: readonly string[]): string {
     return `PRIMARY KEY (${columns.join(', ')})`;
   }
@@ -166,12 +172,17 @@ class PostgresDialect implements SqlDialect {
     ].join('; ');
   }
 
-  async stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void> {
+  async stage(
+    table: string,
+    columns: readonly string[],
+    rows: readonly (string | null)[][],
+  ): Promise<string> {
     await this.#client.query(
       `DROP TABLE IF EXISTS ${table}; CREATE TEMP TABLE ${table} (${columns.map((c) => `${c} text`).join(', ')})`,
     );
     const copy = this.#client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
     await pipeline(Readable.from(rows.map(copyLine)), copy);
+    return table;
   }
 
   insertIgnore(target: string, columns: readonly string[], select: string): string {

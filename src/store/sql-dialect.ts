@@ -37,8 +37,12 @@ export interface SqlDialect {
   /** The text type, and the statement that turns a column into it keeping every value. */
   readonly textType: string;
   alterToText(database: string, table: string, column: string): string;
-  /** Creates a temporary all-text table and fills it with `rows`. */
-  stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<void>;
+  /** Creates an all-text staging table, fills it with `rows`, and returns its name to select from. */
+  stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<string>;
+  /** The current time, as SQL. */
+  readonly now: string;
+  /** The MD5 of a text expression as lower-case hex, as SQL. */
+  md5Hex(expr: string): string;
   /** INSERT … SELECT that skips rows whose primary key is already there. */
   insertIgnore(target: string, columns: readonly string[], select: string): string;
   /** Views/macros/functions for current state, versions and as-of. */

@@ -195,7 +195,7 @@ export class SqlHistoryStore implements HistoryStore {
         return { inserted: 0, duplicates: events.length };
       }
       for (const p of prepared) inserted += await this.#load(p.schema, p.columns, p.items, file);
-      await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, now())`, [
+      await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})`, [
         file,
         events.length,
       ]);
@@ -252,17 +252,18 @@ export class SqlHistoryStore implements HistoryStore {
       );
       rows.push(row);
     }
-    await d.stage(staging, textCols, rows);
+    const staged = await d.stage(staging, textCols, rows);
+    // Every item named: a MERGE (BigQuery) matches columns by name, not by place.
     const select = [
-      ...columns.map((c) => d.castIn(c, d.ident(c.name))),
-      ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${d.metaType(t)})`)),
+      ...columns.map((c) => `${d.castIn(c, d.ident(c.name))} AS ${d.ident(c.name)}`),
+      ...META_TYPES.map(([n, t]) => (t === 'VARCHAR' ? n : `CAST(${n} AS ${d.metaType(t)}) AS ${n}`)),
     ];
     const hist = this.#hist(schema.database, schema.table);
     // The insert says how many rows it added: counting the history before and after would scan it.
     const inserted = await d.change(
-      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staging}`),
+      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staged}`),
     );
-    await d.run(`DROP TABLE ${staging}`);
+    await d.run(`DROP TABLE ${staged}`);
     return inserted;
   }
 
@@ -274,9 +275,8 @@ export class SqlHistoryStore implements HistoryStore {
     const source = schema.columns.map((c) => d.ident(c.name));
     const columns = [...source, ...META_TYPES.map(([n]) => n)];
     // The tombstone keeps what the row held; its id depends only on the key and the position.
-    const select = [
-      ...source,
-      `'t' || substr(md5(coalesce(_tt_key, _tt_version_id) || '|' || $1), 1, 31)`,
+    const values = [
+      `'t' || substr(${d.md5Hex(`coalesce(_tt_key, _tt_version_id) || '|' || $1`)}, 1, 31)`,
       '_tt_key',
       "'TRUNCATE'",
       'true',
@@ -287,10 +287,12 @@ export class SqlHistoryStore implements HistoryStore {
       '0',
       `CAST($5 AS ${d.metaType('VARCHAR')})`,
       'false',
-      'now()',
+      d.now,
       `CAST($6 AS ${d.metaType('VARCHAR')})`,
       '_tt_raw',
     ];
+    // Every item named: a MERGE (BigQuery) matches columns by name, not by place.
+    const select = [...source, ...values.map((v, i) => `${v} AS ${META_TYPES[i]![0]}`)];
     return d.change(
       d.insertIgnore(
         hist,
@@ -347,7 +349,7 @@ export class SqlHistoryStore implements HistoryStore {
   async asOf(database: string, table: string, atMicros: number | null): Promise<Row[]> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
-    const where = atMicros === null ? '' : 'WHERE _tt_commit_ts <= CAST($1 AS TIMESTAMPTZ)';
+    const where = atMicros === null ? '' : `WHERE _tt_commit_ts <= CAST($1 AS ${d.metaType('TIMESTAMPTZ')})`;
     // Order by the typed key columns of the inner rows, not by the text aliases of the output.
     const order =
       schema.primaryKeys.length > 0
