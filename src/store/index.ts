@@ -4,3 +4,4 @@ export { META_COLUMNS, keyText, commitMicros } from './history-columns.ts';
 export { PostgresStore } from './postgres-store.ts';
 export { SqlHistoryStore } from './sql-history-store.ts';
 export { openStore, openReaderFor, duckdbPathOf } from './open-store.ts';
+export { BigQueryStore, BigQueryDialect, bigqueryType, type BigQueryClient } from './bigquery-store.ts';
