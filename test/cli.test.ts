@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runTabletime } from './support/cli.ts';
+import { startTestMariadb } from './support/mariadb.ts';
 import { DATASTREAM_FIXTURES } from './support/paths.ts';
 
 const cli = (...args: string[]) => runTabletime(args);
@@ -52,7 +53,30 @@ describe('tabletime CLI', () => {
         'DELETE id=5001 amount=225.00',
       ]);
       assert.match(stdout, /version\(s\)/);
-      assert.match(stdout, /the orders table now:\n {3}id=1002 amount=99\.90 status=new\n/);
+      assert.match(
+        stdout,
+        /just before the delete:\n {3}id=1002 amount=99\.90 status=new\n {3}id=5001 amount=225\.00 status=shipped\n {3}and now:\n {3}id=1002 amount=99\.90 status=new\n/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('demo --source works in a database of its own, and will not reuse one that exists', async () => {
+    await using db = await startTestMariadb();
+    const dir = await mkdtemp(join(tmpdir(), 'tabletime-demo-src-'));
+    try {
+      const { stdout } = await cli('demo', '--source', db.url, '--data-dir', dir);
+      assert.match(stdout, /in a new database `tabletime_demo`/);
+      assert.match(stdout, /and now:\n {3}id=1002 amount=99\.90 status=new\n/);
+      await assert.rejects(
+        cli('demo', '--source', db.url, '--data-dir', dir),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 1);
+          assert.match(err.stderr, /^tabletime: DEMO_EXISTS: the database `tabletime_demo` exists already/);
+          return true;
+        },
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

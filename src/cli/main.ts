@@ -28,8 +28,17 @@ program
   .description('Run a short story on a throw-away MariaDB and show what tabletime captured (about 10 s)')
   .option('--data-dir <dir>', 'where the demo keeps its bucket and checkpoint', '.dev/demo')
   .option('--keep', 'leave the MariaDB running (stop it with `tabletime dev-mariadb stop --dir DIR`)')
-  .action(async (opts: { keep?: boolean; dataDir: string }) => {
-    process.exitCode = await demo({ keep: opts.keep === true, dataDir: opts.dataDir, out: process.stdout });
+  .option(
+    '--source <url>',
+    'use your server (in a new database `tabletime_demo`) instead of a throw-away MariaDB',
+  )
+  .action(async (opts: { keep?: boolean; dataDir: string; source?: string }) => {
+    process.exitCode = await demo({
+      keep: opts.keep === true,
+      dataDir: opts.dataDir,
+      source: opts.source,
+      out: process.stdout,
+    });
   });
 
 program
