@@ -1,6 +1,6 @@
 /**
  * `tabletime run` end to end: capture and apply in one process; `wait` returns once the source's
- * changes are queryable; `query` and `status` work while run holds the DuckDB file.
+ * changes are queryable; `query` and `status` work while run holds the store; on DuckDB and PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,105 +11,136 @@ import { runTabletime, spawnTabletime } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 import { Workload } from './support/workload.ts';
+import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
 
-describe('tabletime run', () => {
-  let db: TestMariadb;
-  let dataDir: string;
-  before(async () => {
-    db = await startTestMariadb();
-    await db.query('CREATE DATABASE shop');
-    dataDir = await mkdtemp(join(tmpdir(), 'tabletime-run-'));
-  });
-  after(async () => {
-    await db?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+for (const kind of ['duckdb', 'postgres'] as const) {
+  describe(`tabletime run (${kind} store)`, () => {
+    let db: TestMariadb;
+    let dataDir: string;
+    let pgdb: TestPostgres | undefined;
+    let storeArgs: string[] = [];
+    before(async () => {
+      db = await startTestMariadb();
+      await db.query('CREATE DATABASE shop');
+      dataDir = await mkdtemp(join(tmpdir(), 'tabletime-run-'));
+      if (kind === 'postgres') {
+        pgdb = await createTestPostgres();
+        storeArgs = ['--store', pgdb.url];
+      }
+    });
+    after(async () => {
+      await db?.stop();
+      await pgdb?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    });
 
-  it('captures and applies; wait, query and status work while it runs; SIGTERM stops it cleanly', async () => {
-    const seed = testSeed('tabletime run');
-    await db.query('CREATE TABLE shop.r (id INT PRIMARY KEY, v INT)');
-    const workload = new Workload(seededRandom(seed), 'shop.r');
-    const conn = await db.connect();
-    const initial = await workload.preload(conn, 20);
-    // A file with a bad line, already in the bucket: run's first pass files it as a dead letter.
-    await mkdir(join(dataDir, 'bucket', 'odd'), { recursive: true });
-    await writeFile(join(dataDir, 'bucket', 'odd', 'broken.jsonl'), '{"cut short": \n');
-    const child = spawnTabletime(
-      ['run', '--source', db.url, '--tables', 'shop.*', '--data-dir', dataDir, '--flush-interval-ms', '50'],
-      {
-        TABLETIME_LOG_LEVEL: 'warn',
-      },
-    );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    try {
-      // wait answers only once run is up; retry until it does (run starts in about a second).
-      const waitUntil = async () => {
-        for (let i = 0; i < 100; i++) {
-          try {
-            await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
-            return;
-          } catch (err) {
-            if (!/NOT_RUNNING/.test((err as { stderr?: string }).stderr ?? '')) throw err;
-            await new Promise((r) => setTimeout(r, 100));
+    it('captures and applies; wait, query and status work while it runs; SIGTERM stops it cleanly', async () => {
+      const seed = testSeed('tabletime run');
+      await db.query('CREATE TABLE shop.r (id INT PRIMARY KEY, v INT)');
+      const workload = new Workload(seededRandom(seed), 'shop.r');
+      const conn = await db.connect();
+      const initial = await workload.preload(conn, 20);
+      // A file with a bad line, already in the bucket: run's first pass files it as a dead letter.
+      await mkdir(join(dataDir, 'bucket', 'odd'), { recursive: true });
+      await writeFile(join(dataDir, 'bucket', 'odd', 'broken.jsonl'), '{"cut short": \n');
+      const child = spawnTabletime(
+        [
+          'run',
+          '--source',
+          db.url,
+          '--tables',
+          'shop.*',
+          '--data-dir',
+          dataDir,
+          '--flush-interval-ms',
+          '50',
+          ...storeArgs,
+        ],
+        {
+          TABLETIME_LOG_LEVEL: 'warn',
+        },
+      );
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      try {
+        // wait answers only once run is up; retry until it does (run starts in about a second).
+        const waitUntil = async () => {
+          for (let i = 0; i < 100; i++) {
+            try {
+              await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
+              return;
+            } catch (err) {
+              if (!/NOT_RUNNING/.test((err as { stderr?: string }).stderr ?? '')) throw err;
+              await new Promise((r) => setTimeout(r, 100));
+            }
           }
-        }
-        throw new Error(`run never answered: ${stderr}`);
-      };
-      await waitUntil();
-      await workload.run(conn, 30);
-      await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
+          throw new Error(`run never answered: ${stderr}`);
+        };
+        await waitUntil();
+        await workload.run(conn, 30);
+        await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
 
-      // The query goes to the running process (it holds history.duckdb).
-      const { stdout } = await runTabletime([
+        // The query goes to the running process (it holds history.duckdb).
+        const { stdout } = await runTabletime([
+          'query',
+          'current',
+          'shop.r',
+          '--data-dir',
+          dataDir,
+          '--format',
+          'jsonl',
+        ]);
+        const got = stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { id: number; v: number });
+        const want = [...workload.stateAfter(initial, workload.expected.length)].sort((a, b) => a[0] - b[0]);
+        assert.deepEqual(
+          got.map((r) => [r.id, r.v]),
+          want,
+          `seed ${seed}`,
+        );
+
+        const status = JSON.parse(
+          (await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout,
+        ) as {
+          running: boolean;
+          filesPending: number;
+          lagSeconds: number | null;
+          deadLetters: number;
+          tables: { table: string; versions: number }[];
+        };
+        assert.equal(status.running, true);
+        assert.equal(status.filesPending, 0);
+        assert.equal(status.lagSeconds, 0, 'caught up after wait');
+        assert.equal(status.deadLetters, 1, 'the broken file is counted');
+        assert.equal(
+          status.tables.find((t) => t.table === 'r')!.versions,
+          initial.size + workload.expected.length,
+        );
+      } finally {
+        await conn.end();
+        child.kill('SIGTERM');
+      }
+      // A stop must not hang on leftovers (a pending timer, keep-alive sockets): it took 29 s once.
+      const stopped = await Promise.race([
+        exited,
+        new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref()),
+      ]);
+      assert.equal(stopped, 0, `run did not exit cleanly within 10 s of SIGTERM: ${stderr}`);
+      // With run stopped, query opens the file itself.
+      const after = await runTabletime([
         'query',
-        'current',
-        'shop.r',
+        'tables',
         '--data-dir',
         dataDir,
         '--format',
         'jsonl',
+        ...storeArgs,
       ]);
-      const got = stdout
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { id: number; v: number });
-      const want = [...workload.stateAfter(initial, workload.expected.length)].sort((a, b) => a[0] - b[0]);
-      assert.deepEqual(
-        got.map((r) => [r.id, r.v]),
-        want,
-        `seed ${seed}`,
-      );
-
-      const status = JSON.parse((await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout) as {
-        running: boolean;
-        filesPending: number;
-        lagSeconds: number | null;
-        deadLetters: number;
-        tables: { table: string; versions: number }[];
-      };
-      assert.equal(status.running, true);
-      assert.equal(status.filesPending, 0);
-      assert.equal(status.lagSeconds, 0, 'caught up after wait');
-      assert.equal(status.deadLetters, 1, 'the broken file is counted');
-      assert.equal(
-        status.tables.find((t) => t.table === 'r')!.versions,
-        initial.size + workload.expected.length,
-      );
-    } finally {
-      await conn.end();
-      child.kill('SIGTERM');
-    }
-    // A stop must not hang on leftovers (a pending timer, keep-alive sockets): it took 29 s once.
-    const stopped = await Promise.race([
-      exited,
-      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 10_000).unref()),
-    ]);
-    assert.equal(stopped, 0, `run did not exit cleanly within 10 s of SIGTERM: ${stderr}`);
-    // With run stopped, query opens the file itself.
-    const after = await runTabletime(['query', 'tables', '--data-dir', dataDir, '--format', 'jsonl']);
-    assert.match(after.stdout, /"table":"r"/);
+      assert.match(after.stdout, /"table":"r"/);
+    });
   });
-});
+}
