@@ -108,12 +108,14 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         ) as {
           running: boolean;
           filesPending: number;
+          eventsPending: number;
           lagSeconds: number | null;
           deadLetters: number;
           tables: { table: string; versions: number }[];
         };
         assert.equal(status.running, true);
         assert.equal(status.filesPending, 0);
+        assert.equal(status.eventsPending, 0);
         assert.equal(status.lagSeconds, 0, 'caught up after wait');
         assert.equal(status.deadLetters, 1, 'the broken file is counted');
         assert.equal(

@@ -39,6 +39,8 @@ export interface StatusReport {
   /** Seconds between the last captured commit and now while the source is ahead; 0 when caught up. */
   readonly lagSeconds: number | null;
   readonly filesPending: number;
+  /** Changes in those files: captured, not yet queryable. */
+  readonly eventsPending: number;
   readonly deadLetters: number;
   readonly tables: { database: string; table: string; versions: number }[];
 }
@@ -103,6 +105,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const waiter: { wake: (() => void) | null } = { wake: null };
   // Files handed over and not yet applied (queued or being applied), and who waits for none.
   let outstanding = 0;
+  // Changes in files handed over and not yet applied, by path.
+  const eventsOf = new Map<string, number>();
+  let eventsPending = 0;
   const idleWaiters: (() => void)[] = [];
   const whenIdle = (): Promise<void> =>
     outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
@@ -121,6 +126,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           if (path === TRUNCATES) await applyTruncates(applyOptions);
           else await applyFile(path, applyOptions, registry);
           outstanding--;
+          eventsPending -= eventsOf.get(path) ?? 0;
+          eventsOf.delete(path);
           if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
           break;
         } catch (err) {
@@ -161,6 +168,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         cp && src && cp.logFile === src.logFile ? Math.max(0, src.logPosition - cp.logPosition) : null,
       lagSeconds: !cp || !src ? null : ahead(cp, src) && pending === 0 ? 0 : lagSince(cp.commitTimestampUs),
       filesPending: pending,
+      eventsPending,
       deadLetters: await countDeadLetters(dataDir),
       tables: await reader.tables(),
     };
@@ -251,7 +259,13 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
       logger,
       signal: controller.signal,
-      onFiles: (files) => enqueue(files.map((f) => f.path)),
+      onFiles: (files) => {
+        for (const f of files) {
+          eventsOf.set(f.path, f.events);
+          eventsPending += f.events;
+        }
+        enqueue(files.map((f) => f.path));
+      },
       onDdl: (effect) => {
         if (effect.kind === 'TRUNCATE') enqueue([TRUNCATES]);
       },

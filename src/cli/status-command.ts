@@ -27,7 +27,7 @@ export async function statusCommand(
     `source is at     ${pos(s.source)}${s.behindBytes !== null ? ` (${s.behindBytes} bytes of binlog behind)` : ''}\n`,
   );
   out.write(`lag              ${s.lagSeconds === null ? 'unknown' : `${s.lagSeconds} s`}\n`);
-  out.write(`files to apply   ${s.filesPending}\n`);
+  out.write(`files to apply   ${s.filesPending} (${s.eventsPending} changes)\n`);
   out.write(`dead letters     ${s.deadLetters}\n`);
   for (const t of s.tables) out.write(`${`${t.database}.${t.table}`.padEnd(30)} ${t.versions} versions\n`);
   return 0;
