@@ -6,10 +6,11 @@
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { type ColumnSchema, ConfigError } from '../core/index.ts';
 import { castIn, castOut, duckdbType, ident } from './duckdb-types.ts';
-import type { SqlDialect, SqlParam } from './sql-dialect.ts';
+import type { SqlParam } from './sql-dialect.ts';
+import { StandardSqlDialect } from './standard-sql-dialect.ts';
 import { lastVersions, SqlHistoryStore } from './sql-history-store.ts';
 
-class DuckdbDialect implements SqlDialect {
+class DuckdbDialect extends StandardSqlDialect {
   readonly name = 'duckdb';
   readonly textType = 'VARCHAR';
   readonly #instance: DuckDBInstance;
@@ -17,6 +18,7 @@ class DuckdbDialect implements SqlDialect {
   readonly #ownsInstance: boolean;
 
   constructor(instance: DuckDBInstance, conn: DuckDBConnection, ownsInstance: boolean) {
+    super();
     this.#instance = instance;
     this.#conn = conn;
     this.#ownsInstance = ownsInstance;
@@ -50,42 +52,6 @@ class DuckdbDialect implements SqlDialect {
       else stmt.bindVarchar(i + 1, p);
     });
     return Number((await stmt.run()).rowsChanged);
-  }
-
-  ident = ident;
-
-  tableName(schema: string, name: string): string {
-    return `${ident(schema)}.${ident(name)}`;
-  }
-
-  createSchema(schema: string): string {
-    return `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`;
-  }
-
-  metaType(type: string): string {
-    return type;
-  }
-
-  readonly now = 'now()';
-
-  md5Hex(expr: string): string {
-    return `md5(${expr})`;
-  }
-
-  primaryKey(columns: readonly string[]): string {
-    return `PRIMARY KEY (${columns.join(', ')})`;
-  }
-
-  async begin(): Promise<void> {
-    await this.run('BEGIN');
-  }
-
-  async commit(): Promise<void> {
-    await this.run('COMMIT');
-  }
-
-  async rollback(): Promise<void> {
-    await this.run('ROLLBACK');
   }
 
   columnType = duckdbType;

@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { type ColumnSchema, ConfigError, TransientError } from '../core/index.ts';
-import type { SqlDialect, SqlParam } from './sql-dialect.ts';
+import type { SqlParam } from './sql-dialect.ts';
+import { StandardSqlDialect } from './standard-sql-dialect.ts';
 import { SqlHistoryStore } from './sql-history-store.ts';
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -59,12 +60,13 @@ function copyLine(row: readonly (string | null)[]): string {
     .join('\t')}\n`;
 }
 
-class PostgresDialect implements SqlDialect {
+class PostgresDialect extends StandardSqlDialect {
   readonly name = 'postgres';
   readonly textType = 'text';
   readonly #client: pg.Client;
 
   constructor(client: pg.Client) {
+    super();
     this.#client = client;
   }
 
@@ -78,42 +80,6 @@ class PostgresDialect implements SqlDialect {
 
   async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
     return (await this.#client.query(sql, params as SqlParam[])).rowCount ?? 0;
-  }
-
-  ident = ident;
-
-  tableName(schema: string, name: string): string {
-    return `${ident(schema)}.${ident(name)}`;
-  }
-
-  createSchema(schema: string): string {
-    return `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`;
-  }
-
-  metaType(type: string): string {
-    return type;
-  }
-
-  readonly now = 'now()';
-
-  md5Hex(expr: string): string {
-    return `md5(${expr})`;
-  }
-
-  primaryKey(columns: readonly string[]): string {
-    return `PRIMARY KEY (${columns.join(', ')})`;
-  }
-
-  async begin(): Promise<void> {
-    await this.run('BEGIN');
-  }
-
-  async commit(): Promise<void> {
-    await this.run('COMMIT');
-  }
-
-  async rollback(): Promise<void> {
-    await this.run('ROLLBACK');
   }
 
   columnType = pgType;
