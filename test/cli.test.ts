@@ -72,7 +72,7 @@ describe('tabletime CLI', () => {
       await assert.rejects(
         cli('demo', '--source', db.url, '--data-dir', dir),
         (err: { code: number; stderr: string }) => {
-          assert.equal(err.code, 1);
+          assert.equal(err.code, 2);
           assert.match(err.stderr, /^tabletime: DEMO_EXISTS: the database `tabletime_demo` exists already/);
           return true;
         },

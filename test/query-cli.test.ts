@@ -141,7 +141,7 @@ describe('apply and query commands', () => {
     await assert.rejects(
       runTabletime(['query', 'current', 'l1.Nope', '--data-dir', dataDir]),
       (err: { code: number; stderr: string }) => {
-        assert.equal(err.code, 1);
+        assert.equal(err.code, 2);
         assert.equal(
           err.stderr.trim(),
           'tabletime: UNKNOWN_TABLE: no history for l1.Nope: `tabletime query tables` lists what there is',

@@ -86,13 +86,14 @@ async function prepare(
   existing: Checkpoint | null,
   include: (database: string, table: string) => boolean,
   log: Logger,
+  everConnected: boolean,
 ): Promise<Checkpoint> {
   const bucketDir = bucketDirOf(options.dataDir);
   const stateDir = join(options.dataDir, 'capture');
   const checkpoints = new CheckpointStore(stateDir);
   const stagingDir = join(bucketDir, META_DIR, 'staging');
   const pendingPath = join(stateDir, 'snapshot-publishing.json');
-  const conn = await connectSource(options.source);
+  const conn = await connectSource(options.source, { retryUnreachable: everConnected });
   try {
     const server = await serverIdentity(conn);
     let checkpoint = existing;
@@ -223,10 +224,13 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
 
   let checkpoint: Checkpoint | null = await checkpoints.load();
   let attempt = 0;
+  // Until the source has answered once, an unreachable one is a setup error, not an outage.
+  let everConnected = false;
   while (!options.signal.aborted) {
     let writer: ChangeFileWriter | null = null;
     try {
-      checkpoint = await prepare(options, checkpoint, include, log);
+      checkpoint = await prepare(options, checkpoint, include, log, everConnected);
+      everConnected = true;
       writer = new ChangeFileWriter({
         bucketDir,
         maxFileBytes: options.maxFileBytes,

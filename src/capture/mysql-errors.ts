@@ -7,6 +7,16 @@ const ACCESS = new Set([
   'ER_TABLEACCESS_DENIED_ERROR',
 ]);
 
+/** The server cannot be reached at all (wrong host or port, server down, network). */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+]);
+
 /**
  * Classifies an error from the MySQL driver by its code (never by its text): access problems and a
  * position the server no longer has are for the user to fix; everything else about the connection
@@ -20,6 +30,19 @@ export function classifyMysqlError(err: unknown, context: string): TabletimeErro
     return new ConfigError(
       'SOURCE_ACCESS',
       `${message} (grant the capture user REPLICATION SLAVE, REPLICATION CLIENT and SELECT; see \`tabletime check\`)`,
+    );
+  }
+  if (e.code === 'ER_BAD_DB_ERROR') {
+    return new ConfigError(
+      'SOURCE_DATABASE',
+      `${message}: leave the database out of --source (mysql://user@host:3306/) or name one that exists`,
+    );
+  }
+  if (e.code && UNREACHABLE.has(e.code)) {
+    return new TransientError(
+      'SOURCE_UNREACHABLE',
+      `${message}: check the host and port in --source and that the server is running and reachable from here`,
+      { cause: err },
     );
   }
   if (e.errno === 1236) {

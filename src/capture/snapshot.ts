@@ -58,7 +58,7 @@ export async function selectedTables(
 }
 
 /** Opens a consistent-snapshot transaction and returns the binlog position it corresponds to. */
-async function openSnapshot(conn: Connection): Promise<SnapshotPosition> {
+export async function openSnapshot(conn: Connection): Promise<SnapshotPosition> {
   const [version] = (await conn.query('SELECT VERSION() AS v')) as unknown as [{ v: string }[]];
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
   if (/mariadb/i.test(version[0]!.v)) {
@@ -89,38 +89,49 @@ async function approximateRows(conn: Connection, database: string, table: string
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * One page of a table in primary-key order, after the key `after` (null: from the start), and
+ * the key values to continue after it, as the server returned them. Without a key: every row.
+ */
+export async function readChunk(
+  conn: Connection,
+  schema: TableSchema,
+  after: unknown[] | null,
+  limit: number,
+): Promise<{ rows: Record<string, unknown>[]; last: unknown[] | null }> {
+  const from = `${ident(schema.database)}.${ident(schema.table)}`;
+  const list = selectList(schema);
+  const keys = schema.primaryKeys;
+  if (keys.length === 0) {
+    const [rows] = (await conn.query(`SELECT ${list} FROM ${from}`)) as unknown as [
+      Record<string, unknown>[],
+    ];
+    return { rows, last: null };
+  }
+  const order = keys.map(ident).join(', ');
+  // Keys are read as the server returns them, so the next page starts exactly after the last row.
+  const keySelect = keys.map((k, i) => `${ident(k)} AS \`__tt_k${i}\``).join(', ');
+  const where = after ? `WHERE (${order}) > (${keys.map(() => '?').join(', ')})` : '';
+  const [rows] = (await conn.query(
+    `SELECT ${list}, ${keySelect} FROM ${from} ${where} ORDER BY ${order} LIMIT ${Math.floor(limit)}`,
+    after ?? [],
+  )) as unknown as [Record<string, unknown>[]];
+  const end = rows[rows.length - 1];
+  return { rows, last: end && rows.length === limit ? keys.map((_, i) => end[`__tt_k${i}`]) : null };
+}
+
 /** Reads one table in primary-key chunks (keyset pagination) inside the open snapshot. */
 async function* readTable(
   conn: Connection,
   schema: TableSchema,
   chunkRows: number,
 ): AsyncGenerator<Record<string, unknown>[]> {
-  const from = `${ident(schema.database)}.${ident(schema.table)}`;
-  const list = selectList(schema);
-  const keys = schema.primaryKeys;
-  if (keys.length === 0) {
-    // No key to page by: one pass (still inside the consistent view).
-    const [rows] = (await conn.query(`SELECT ${list} FROM ${from}`)) as unknown as [
-      Record<string, unknown>[],
-    ];
-    yield rows;
-    return;
-  }
-  const order = keys.map(ident).join(', ');
-  // Keys are read as the server returns them, so the next page starts exactly after the last row.
-  const keySelect = keys.map((k, i) => `${ident(k)} AS \`__tt_k${i}\``).join(', ');
-  let last: unknown[] | null = null;
+  let after: unknown[] | null = null;
   for (;;) {
-    const where = last ? `WHERE (${order}) > (${keys.map(() => '?').join(', ')})` : '';
-    const [rows] = (await conn.query(
-      `SELECT ${list}, ${keySelect} FROM ${from} ${where} ORDER BY ${order} LIMIT ${chunkRows}`,
-      last ?? [],
-    )) as unknown as [Record<string, unknown>[]];
-    if (rows.length === 0) return;
-    yield rows;
-    const end = rows[rows.length - 1]!;
-    last = keys.map((_, i) => end[`__tt_k${i}`]);
-    if (rows.length < chunkRows) return;
+    const { rows, last } = await readChunk(conn, schema, after, chunkRows);
+    if (rows.length > 0) yield rows;
+    if (!last) return;
+    after = last;
   }
 }
 

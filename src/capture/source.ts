@@ -3,7 +3,14 @@ import { createConnection, type Connection } from 'mysql2/promise';
 import { ConfigError } from '../core/index.ts';
 import { classifyMysqlError } from './mysql-errors.ts';
 
-export async function connectSource(url: string): Promise<Connection> {
+/**
+ * A connection to the source. An unreachable server is a setup error (exit 2) unless the caller
+ * retries it (`retryUnreachable`: a capture that has been streaming waits for its server to return).
+ */
+export async function connectSource(
+  url: string,
+  options: { retryUnreachable?: boolean } = {},
+): Promise<Connection> {
   try {
     return await createConnection({
       uri: url,
@@ -16,7 +23,10 @@ export async function connectSource(url: string): Promise<Connection> {
     });
   } catch (err) {
     // mysql2's messages name the user, never the password.
-    throw classifyMysqlError(err, 'connecting to the source');
+    const classified = classifyMysqlError(err, `connecting to ${redactUrl(url)}`);
+    if (classified.code === 'SOURCE_UNREACHABLE' && !options.retryUnreachable)
+      throw new ConfigError(classified.code, classified.message);
+    throw classified;
   }
 }
 

@@ -14,6 +14,25 @@ import { type QueryOptions, queryCommand } from './query-command.ts';
 import { demo } from './demo.ts';
 import { devMariadb } from './dev-mariadb-command.ts';
 import { inspect } from './inspect.ts';
+import { type VerifyCommandOptions, verifyCommand } from './verify-command.ts';
+
+/**
+ * Exit codes: 2 for anything the user must fix (usage, setup, a table or source that is not
+ * there), 1 for a failure of the work itself (a transient outage that outlasted its retries, a
+ * check or verify that found problems, a bug).
+ */
+function exitCodeOf(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof TabletimeError) return err.kind === 'config' ? 2 : 1;
+  return 1;
+}
+
+/** One line, never a stack (add --debug for it). */
+function errorLine(err: unknown): string {
+  if (err instanceof TabletimeError) return `tabletime: ${err.code}: ${err.message.split('\n')[0]}`;
+  const message = err instanceof Error ? err.message : String(err);
+  return `tabletime: INTERNAL: ${message.split('\n')[0]} (a bug: run again with --debug for the stack and report it)`;
+}
 
 const program = new Command();
 program
@@ -21,7 +40,8 @@ program
   .description('Full, queryable history of MySQL/MariaDB tables from the binary log.')
   .version('0.1.0')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addHelpText('after', '\nAdd --debug to any command to see stack traces with errors.');
 
 program
   .command('demo')
@@ -138,7 +158,7 @@ program
 program
   .command('query')
   .description(
-    'Ask the history: tables | current T | as-of T --at TIME | history T [--key col=value] | diff T --from T1 --to T2',
+    'Ask the history: tables | current T | as-of T --at TIME|--at-position POS | history T [--key col=value] | diff T --from T1 --to T2',
   )
   .argument('<what>', 'tables, current, as-of, history or diff')
   .argument('[table]', 'database.table')
@@ -148,12 +168,35 @@ program
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
   )
   .option('--at <time>', 'for as-of: an ISO-8601 time (zone-less = UTC)')
+  .option(
+    '--at-position <pos>',
+    'for as-of: right after a transaction, by binlog position (mysql-bin.000003:4567) or GTID',
+  )
   .option('--from <time>', 'for diff: the earlier time')
   .option('--to <time>', 'for diff: the later time')
   .option('--key <col=value,...>', 'for history: one record')
   .option('--format <format>', 'table (default), jsonl or csv')
   .action(async (what: string, table: string | undefined, opts: QueryOptions) => {
     process.exitCode = await queryCommand(what, table, opts, process.stdout);
+  });
+
+program
+  .command('verify')
+  .description(
+    'Compare the history with the live source, chunk by chunk at exact binlog positions, while writes go on (exit 1 on a mismatch)',
+  )
+  .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
+  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .requiredOption('--data-dir <dir>', 'the data dir of the pipeline (capture checkpoint, bucket, history)')
+  .option(
+    '--store <url>',
+    'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb, or the running `run`)',
+  )
+  .option('--tables <list>', 'tables to compare: db.t1,db.* (default: every table with a history)')
+  .option('--chunk-rows <n>', 'records per chunk (default 2000)')
+  .option('--timeout <seconds>', 'how long to wait for apply to reach a chunk (default 60)')
+  .action(async (opts: VerifyCommandOptions) => {
+    process.exitCode = await verifyCommand(opts, process.stdout);
   });
 
 program
@@ -166,15 +209,14 @@ program
     process.exitCode = await inspect(files, process.stdout, process.stderr);
   });
 
+// `--debug` (anywhere) or TABLETIME_DEBUG=1: errors print their stack too.
+const debug = process.argv.includes('--debug') || process.env.TABLETIME_DEBUG === '1';
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(process.argv.filter((a) => a !== '--debug'));
 } catch (err) {
-  if (err instanceof CommanderError) {
-    process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof TabletimeError) {
-    process.stderr.write(`tabletime: ${err.code}: ${err.message}\n`);
-    process.exitCode = 1;
-  } else {
-    throw err;
+  process.exitCode = exitCodeOf(err);
+  if (!(err instanceof CommanderError)) {
+    process.stderr.write(`${errorLine(err)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   }
 }

@@ -5,10 +5,19 @@
  */
 import { resolve } from 'node:path';
 import { encodeValue } from '../changefile/index.ts';
-import { ConfigError, type ColumnSchema, parseUtcMicros, type Row, type TableSchema } from '../core/index.ts';
+import {
+  boundAtBinlogPosition,
+  ConfigError,
+  type ColumnSchema,
+  parsePositionText,
+  parseUtcMicros,
+  type PositionBound,
+  type Row,
+  type TableSchema,
+} from '../core/index.ts';
 import { decodeValue } from '../changefile/index.ts';
 import { type HistoryStore, openStore } from '../store/index.ts';
-import { askRunning } from './run-socket.ts';
+import { answeredError, askRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
 
@@ -17,6 +26,7 @@ export interface QueryOptions {
   store?: string;
   format?: string;
   at?: string;
+  atPosition?: string;
   from?: string;
   to?: string;
   key?: string;
@@ -113,11 +123,29 @@ export async function queryCommand(
   const forwarded = await askRunning(resolve(opts.dataDir), 'query', { what, table, opts });
   if (forwarded) {
     out.write(forwarded.output);
-    if (forwarded.error) throw new ConfigError(forwarded.error.code, forwarded.error.message);
+    if (forwarded.error) throw answeredError(forwarded.error);
     return forwarded.exitCode;
   }
   await using store = await openStore(resolve(opts.dataDir), opts.store);
   return await answerQuery(store, what, table, opts, out);
+}
+
+/** `--at-position` text -> the bound to read the history at (a GTID is looked up in the history). */
+export async function resolvePosition(store: HistoryStore, text: string): Promise<PositionBound> {
+  const parsed = parsePositionText(text);
+  if (!parsed)
+    throw new ConfigError(
+      'USAGE',
+      `--at-position '${text}' is neither a binlog position (mysql-bin.000003:4567) nor a GTID (0-1-42 or uuid:42)`,
+    );
+  if (parsed.kind === 'binlog') return boundAtBinlogPosition(parsed.logFile, parsed.logPosition);
+  const bound = await store.positionOfGtid(parsed.gtid);
+  if (!bound)
+    throw new ConfigError(
+      'UNKNOWN_GTID',
+      `GTID ${parsed.gtid} is not in the history (no captured table changed in that transaction): give its binlog position file:pos instead`,
+    );
+  return bound;
 }
 
 /** Answers one query from an open store (here, or inside `tabletime run`). */
@@ -157,9 +185,15 @@ export async function answerQuery(
       printRows(schema, await store.asOf(database, name, null), null, format, out);
       return 0;
     case 'as-of': {
-      if (!opts.at)
-        throw new ConfigError('USAGE', 'query as-of needs --at TIME (ISO-8601, e.g. 2026-11-24T10:42:00Z)');
-      printRows(schema, await store.asOf(database, name, parseInstant(opts.at, '--at')), null, format, out);
+      if (!opts.at === !opts.atPosition)
+        throw new ConfigError(
+          'USAGE',
+          'query as-of needs either --at TIME (ISO-8601, e.g. 2026-11-24T10:42:00Z) or --at-position (binlog file:pos or GTID)',
+        );
+      const at = opts.atPosition
+        ? await resolvePosition(store, opts.atPosition)
+        : parseInstant(opts.at!, '--at');
+      printRows(schema, await store.asOf(database, name, at), null, format, out);
       return 0;
     }
     case 'history': {

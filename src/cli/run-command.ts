@@ -15,11 +15,12 @@ import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
 const TRUNCATES = '\u0000truncates';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
-import { binlogSequence, TabletimeError } from '../core/index.ts';
+import { binlogAtOrAfter, TabletimeError } from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
 import { socketPathOf } from './run-socket.ts';
+import { answerHistory, storeHistorySide } from '../verify/history-side.ts';
 import { resolveSourceUrl } from './source-url.ts';
 
 export interface RunCommandOptions {
@@ -65,14 +66,7 @@ class Collector extends Writable {
   }
 }
 
-function ahead(
-  a: { logFile: string; logPosition: number },
-  b: { logFile: string; logPosition: number },
-): boolean {
-  const sa = binlogSequence(a.logFile);
-  const sb = binlogSequence(b.logFile);
-  return sa > sb || (sa === sb && a.logPosition >= b.logPosition);
-}
+const ahead = binlogAtOrAfter;
 
 /** Seconds since a commit time in µs, to a tenth; null when unknown. */
 function lagSince(commitTimestampUs: number | null | undefined): number | null {
@@ -105,6 +99,9 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const waiter: { wake: (() => void) | null } = { wake: null };
   // Files handed over and not yet applied (queued or being applied), and who waits for none.
   let outstanding = 0;
+  // Queue entries handed over and applied so far (the queue is applied in order).
+  let handedOver = 0;
+  let applied = 0;
   // Changes in files handed over and not yet applied, by path.
   const eventsOf = new Map<string, number>();
   let eventsPending = 0;
@@ -126,6 +123,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           if (path === TRUNCATES) await applyTruncates(applyOptions);
           else await applyFile(path, applyOptions, registry);
           outstanding--;
+          applied++;
           eventsPending -= eventsOf.get(path) ?? 0;
           eventsOf.delete(path);
           if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
@@ -138,6 +136,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   })();
   const enqueue = (paths: string[]) => {
     outstanding += paths.length;
+    handedOver += paths.length;
     queue.push(...paths);
     const w = waiter.wake;
     waiter.wake = null;
@@ -195,6 +194,23 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     return false;
   };
 
+  // Everything committed at the source before `pos` is in the history once capture's checkpoint
+  // has passed it (so its files were handed over) and apply has applied what was handed over then.
+  const waitApplied = async (pos: { logFile: string; logPosition: number }, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    let target: number | null = null;
+    while (Date.now() < deadline) {
+      if (target === null) {
+        const cp = await checkpoints.load();
+        if (cp && ahead(cp, pos)) target = handedOver;
+      }
+      if (target !== null && applied >= target) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  };
+  const historySide = storeHistorySide(reader, waitApplied);
+
   const socketPath = socketPathOf(dataDir);
   await rm(socketPath, { force: true }); // left by a process that was killed
   const server: Server = createServer((req, res) => {
@@ -224,6 +240,13 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
               out,
             );
             reply({ output: out.text, exitCode });
+          } else if (req.url === '/history') {
+            const h = input as { op?: string; args?: Record<string, unknown> };
+            reply({
+              output: '',
+              exitCode: 0,
+              data: await answerHistory(historySide, h.op ?? '', h.args ?? {}),
+            });
           } else if (req.url === '/status') {
             reply({ output: '', exitCode: 0, data: await status() });
           } else if (req.url === '/wait') {
@@ -242,7 +265,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           reply({
             output: '',
             exitCode: 1,
-            error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(err) },
+            error: { code: e.code ?? 'INTERNAL', kind: e.kind ?? 'bug', message: e.message ?? String(err) },
           });
         }
       })();

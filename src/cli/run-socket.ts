@@ -5,6 +5,7 @@
  */
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { type ErrorKind, TabletimeError } from '../core/index.ts';
 
 export function socketPathOf(dataDir: string): string {
   return join(dataDir, 'run.sock');
@@ -13,7 +14,7 @@ export function socketPathOf(dataDir: string): string {
 export interface RunAnswer {
   readonly output: string;
   readonly exitCode: number;
-  readonly error?: { code: string; message: string };
+  readonly error?: { code: string; kind?: ErrorKind; message: string };
   readonly data?: unknown;
 }
 
@@ -51,4 +52,9 @@ export function askRunning(
     req.on('error', () => resolve(null));
     req.end(payload);
   });
+}
+
+/** The error a running pipeline answered with, as ours again (same code and kind). */
+export function answeredError(error: NonNullable<RunAnswer['error']>): TabletimeError {
+  return new TabletimeError(error.code, error.kind ?? 'config', error.message);
 }

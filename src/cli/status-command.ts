@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/index.ts';
 import type { StatusReport } from './run-command.ts';
-import { askRunning } from './run-socket.ts';
+import { answeredError, askRunning } from './run-socket.ts';
 
 /** `tabletime status --data-dir DIR [--json]`: what a running `tabletime run` reports. */
 export async function statusCommand(
@@ -39,7 +39,7 @@ export async function waitCommand(opts: { dataDir: string; timeout?: string }): 
   const answer = await askRunning(resolve(opts.dataDir), 'wait', { timeoutMs }, timeoutMs + 10_000);
   if (!answer)
     throw new ConfigError('NOT_RUNNING', `no \`tabletime run\` answers on ${resolve(opts.dataDir)}`);
-  if (answer.error) throw new ConfigError(answer.error.code, answer.error.message);
+  if (answer.error) throw answeredError(answer.error);
   if (answer.exitCode !== 0)
     process.stderr.write(`tabletime: TIMEOUT: not everything was queryable after ${timeoutMs / 1000} s\n`);
   return answer.exitCode;

@@ -51,3 +51,52 @@ export function comparePositions(
   const kb = positionKey(b, bType);
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
+
+/**
+ * A point in the source order to read the history at (as-of a position): every version whose
+ * position key is below `key`, or up to and including it when `inclusive`.
+ */
+export interface PositionBound {
+  readonly key: string;
+  readonly inclusive: boolean;
+  /** How the user wrote it, for messages. */
+  readonly text: string;
+}
+
+/**
+ * The state after every transaction that ended at or before a binlog coordinate (as SHOW MASTER
+ * STATUS or a consistent snapshot reports it): a transaction's events all start before its end, and
+ * the next transaction's first event starts at or after it, so the bound is "events before pos".
+ */
+export function boundAtBinlogPosition(logFile: string, logPosition: number): PositionBound {
+  return {
+    key: `1:${String(binlogSequence(logFile)).padStart(10, '0')}:${String(logPosition).padStart(15, '0')}`,
+    inclusive: false,
+    text: `${logFile}:${logPosition}`,
+  };
+}
+
+/** `--at-position` text: a binlog coordinate `file:pos`, or a GTID (MariaDB `0-1-42`, MySQL `uuid:42`). */
+export type PositionText =
+  | { readonly kind: 'binlog'; readonly logFile: string; readonly logPosition: number }
+  | { readonly kind: 'gtid'; readonly gtid: string };
+
+export function parsePositionText(text: string): PositionText | null {
+  const t = text.trim();
+  if (/^\d+-\d+-\d+$/.test(t)) return { kind: 'gtid', gtid: t };
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:\d+$/i.test(t))
+    return { kind: 'gtid', gtid: t.toLowerCase() };
+  const m = /^([^:\s]+\.\d+):(\d+)$/.exec(t);
+  if (m) return { kind: 'binlog', logFile: m[1]!, logPosition: Number(m[2]) };
+  return null;
+}
+
+/** True when binlog coordinate `a` is at or after `b`. */
+export function binlogAtOrAfter(
+  a: { readonly logFile: string; readonly logPosition: number },
+  b: { readonly logFile: string; readonly logPosition: number },
+): boolean {
+  const sa = binlogSequence(a.logFile);
+  const sb = binlogSequence(b.logFile);
+  return sa > sb || (sa === sb && a.logPosition >= b.logPosition);
+}

@@ -32,10 +32,19 @@ export const META_COLUMNS = [
 
 /** The record's key as canonical JSON text (change-file encoding), or null without a key. */
 export function keyText(event: ChangeEvent, columns: ReadonlyMap<string, ColumnSchema>): string | null {
-  if (event.primaryKeys.length === 0) return null;
+  return keyTextOfRow(event.payload, event.primaryKeys, columns);
+}
+
+/** A row's `_tt_key`: its primary-key values as canonical JSON text, or null without a key. */
+export function keyTextOfRow(
+  row: Row,
+  primaryKeys: readonly string[],
+  columns: ReadonlyMap<string, ColumnSchema>,
+): string | null {
+  if (primaryKeys.length === 0) return null;
   return JSON.stringify(
-    event.primaryKeys.map((k) =>
-      encodeValue(event.payload[k] ?? null, columns.get(k) ?? { name: k, kind: 'string', sqlType: 'text' }),
+    primaryKeys.map((k) =>
+      encodeValue(row[k] ?? null, columns.get(k) ?? { name: k, kind: 'string', sqlType: 'text' }),
     ),
   );
 }

@@ -13,12 +13,13 @@ import {
   type ColumnSchema,
   ConfigError,
   isoFromMicros,
+  type PositionBound,
   type Row,
   type TableSchema,
 } from '../core/index.ts';
 import { needsRaw, versionRow } from './history-columns.ts';
-import type { SqlDialect } from './sql-dialect.ts';
-import type { DiffOut, HistoryStore, TruncateRecord, VersionOut } from './store.ts';
+import type { SqlDialect, SqlParam } from './sql-dialect.ts';
+import type { DiffOut, HistoryStore, Moment, TruncateRecord, VersionOut } from './store.ts';
 
 /** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
 /** Where tabletime keeps its own tables. */
@@ -346,10 +347,38 @@ export class SqlHistoryStore implements HistoryStore {
     ].join(', ');
   }
 
-  async asOf(database: string, table: string, atMicros: number | null): Promise<Row[]> {
+  /** The WHERE clause (and its parameters) that keeps the versions up to a moment. */
+  #momentFilter(at: Moment, keys?: readonly string[]): { where: string; params: SqlParam[] } {
+    const d = this.dialect;
+    const conditions: string[] = [];
+    const params: SqlParam[] = [];
+    if (typeof at === 'number') {
+      params.push(isoFromMicros(at));
+      conditions.push(`_tt_commit_ts <= CAST($${params.length} AS ${d.metaType('TIMESTAMPTZ')})`);
+    } else if (at) {
+      params.push(at.key);
+      conditions.push(`_tt_position ${at.inclusive ? '<=' : '<'} $${params.length}`);
+    }
+    if (keys) {
+      if (keys.length === 0) conditions.push('1 = 0');
+      else {
+        const first = params.length + 1;
+        params.push(...keys);
+        conditions.push(`_tt_key IN (${keys.map((_, i) => `$${first + i}`).join(', ')})`);
+      }
+    }
+    return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
+  }
+
+  async asOf(
+    database: string,
+    table: string,
+    at: Moment,
+    options: { keys?: readonly string[] } = {},
+  ): Promise<Row[]> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
-    const where = atMicros === null ? '' : `WHERE _tt_commit_ts <= CAST($1 AS ${d.metaType('TIMESTAMPTZ')})`;
+    const { where, params } = this.#momentFilter(at, options.keys);
     // Order by the typed key columns of the inner rows, not by the text aliases of the output.
     const order =
       schema.primaryKeys.length > 0
@@ -357,9 +386,35 @@ export class SqlHistoryStore implements HistoryStore {
         : '';
     const rows = await d.rows(
       `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}`,
-      atMicros === null ? [] : [isoFromMicros(atMicros)],
+      params,
     );
     return rows.map((r) => this.#decode(schema, r));
+  }
+
+  async keysAsOf(database: string, table: string, at: Moment): Promise<string[]> {
+    await this.#schemaOrFail(database, table);
+    const { where, params } = this.#momentFilter(at);
+    const rows = await this.dialect.rows(
+      `SELECT _tt_key FROM (${lastVersions(this.#hist(database, table), where)}) v WHERE _tt_key IS NOT NULL`,
+      params,
+    );
+    return rows.map((r) => String(r._tt_key as string));
+  }
+
+  async positionOfGtid(gtid: string): Promise<PositionBound | null> {
+    let best: string | null = null;
+    // A transaction's events are contiguous in the binlog: its last version in any table bounds it.
+    for (const t of await this.dialect.rows(
+      `SELECT DISTINCT database_name, table_name FROM ${this.#meta('columns')}`,
+    )) {
+      const rows = await this.dialect.rows(
+        `SELECT max(_tt_position) AS p FROM ${this.#hist(String(t.database_name), String(t.table_name))} WHERE _tt_gtid = $1`,
+        [gtid],
+      );
+      const p = rows[0]?.p;
+      if (typeof p === 'string' && (best === null || p > best)) best = p;
+    }
+    return best === null ? null : { key: best, inclusive: true, text: gtid };
   }
 
   async history(database: string, table: string, key?: Row): Promise<VersionOut[]> {
@@ -390,13 +445,13 @@ export class SqlHistoryStore implements HistoryStore {
     }));
   }
 
-  async diff(database: string, table: string, fromMicros: number, toMicros: number): Promise<DiffOut> {
+  async diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut> {
     const schema = await this.#schemaOrFail(database, table);
     const byName = new Map(schema.columns.map((c) => [c.name, c]));
     const text = (row: Row, n: string) => JSON.stringify(encodeValue(row[n] ?? null, byName.get(n)!));
     const keyOf = (row: Row) => `[${schema.primaryKeys.map((k) => text(row, k)).join(',')}]`;
-    const before = new Map((await this.asOf(database, table, fromMicros)).map((r) => [keyOf(r), r]));
-    const after = new Map((await this.asOf(database, table, toMicros)).map((r) => [keyOf(r), r]));
+    const before = new Map((await this.asOf(database, table, from)).map((r) => [keyOf(r), r]));
+    const after = new Map((await this.asOf(database, table, to)).map((r) => [keyOf(r), r]));
     const out: DiffOut = { inserted: [], deleted: [], changed: [] };
     for (const [k, row] of after) {
       const old = before.get(k);

@@ -1,4 +1,10 @@
-import type { ChangeEvent, Row, TableSchema } from '../core/index.ts';
+import type { ChangeEvent, PositionBound, Row, TableSchema } from '../core/index.ts';
+
+/**
+ * A moment to read the history at: a time (µs since the epoch: every transaction committed at or
+ * before it), a position in the source order (exact, consistent across tables), or null for now.
+ */
+export type Moment = number | PositionBound | null;
 
 /** Where and when a TRUNCATE happened (from capture's DDL record). */
 export interface TruncateRecord {
@@ -49,9 +55,16 @@ export interface HistoryStore extends AsyncDisposable {
   applyTruncate(database: string, table: string, truncate: TruncateRecord): Promise<number>;
   tables(): Promise<{ database: string; table: string; versions: number }[]>;
   schemaOf(database: string, table: string): Promise<TableSchema | null>;
-  /** The table as of a moment (µs since the epoch): every transaction committed at or before it. */
-  asOf(database: string, table: string, atMicros: number | null): Promise<Row[]>;
+  /**
+   * The table as of a moment, ordered by key; `keys` (the records' `_tt_key` texts) limits it to
+   * those records.
+   */
+  asOf(database: string, table: string, at: Moment, options?: { keys?: readonly string[] }): Promise<Row[]>;
+  /** The `_tt_key` of every record present at a moment. */
+  keysAsOf(database: string, table: string, at: Moment): Promise<string[]>;
+  /** The position bound just after a transaction, found by its GTID in the history; null if absent. */
+  positionOfGtid(gtid: string): Promise<PositionBound | null>;
   history(database: string, table: string, key?: Row): Promise<VersionOut[]>;
-  diff(database: string, table: string, fromMicros: number, toMicros: number): Promise<DiffOut>;
+  diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut>;
   close(): Promise<void>;
 }

@@ -1,0 +1,323 @@
+/**
+ * `tabletime verify`: compares each table's history with the live source without stopping writes.
+ * The source is read in primary-key chunks, each inside a consistent snapshot whose binlog
+ * position is known; once apply has passed that position, the history as of exactly that position
+ * (not a time) must hold the same rows for the chunk's keys: compared by digest first, row by row
+ * where the digests differ. Records the history holds but no chunk saw (deleted at the source while
+ * verify ran, or never deleted in the history) are checked again at a fresh position at the end.
+ */
+import { createHash } from 'node:crypto';
+import type { Connection } from 'mysql2/promise';
+import type { Logger } from 'pino';
+import { decodeValue, encodeValue } from '../changefile/index.ts';
+import {
+  boundAtBinlogPosition,
+  type ColumnSchema,
+  ConfigError,
+  type PositionBound,
+  type Row,
+  type TableSchema,
+  TransientError,
+  type Value,
+} from '../core/index.ts';
+import { openSnapshot, readChunk, type SnapshotPosition } from '../capture/snapshot.ts';
+import {
+  ident,
+  prepareExactReads,
+  readTableSchema,
+  rowFromSelect,
+  selectList,
+} from '../capture/select-values.ts';
+import { keyTextOfRow } from '../store/history-columns.ts';
+import type { HistoryStore } from '../store/index.ts';
+
+/** Canonical text of one record's values: a JSON object of the compared columns, in their order. */
+export function canonicalLine(row: Row, columns: readonly ColumnSchema[]): string {
+  const out: Record<string, string | null> = {};
+  for (const c of columns) {
+    const v = row[c.name];
+    if (v === null || v === undefined) out[c.name] = null;
+    else {
+      const e = encodeValue(v, c);
+      // A column the history turned into text (a type change) compares by its text form.
+      out[c.name] = typeof e === 'string' ? e : JSON.stringify(e);
+    }
+  }
+  return JSON.stringify(out);
+}
+
+/** The digest of a chunk: its records in key order. */
+export function digestOf(lines: ReadonlyMap<string, string>): string {
+  const h = createHash('sha256');
+  for (const k of [...lines.keys()].sort()) h.update(`${k}\t${lines.get(k)!}\n`);
+  return h.digest('hex');
+}
+
+/** What verify needs of the history: the store here, or a running `tabletime run` that holds it. */
+export interface HistorySide {
+  tables(): Promise<{ database: string; table: string }[]>;
+  schemaOf(database: string, table: string): Promise<TableSchema | null>;
+  /** True once everything the source committed before `pos` is in the history; false on timeout. */
+  waitApplied(pos: SnapshotPosition, timeoutMs: number): Promise<boolean>;
+  /** The digest of the records `keys` as of `bound` (and, with `withRows`, their lines by key). */
+  chunk(request: ChunkRequest): Promise<{ digest: string; lines?: Record<string, string> }>;
+  /** The `_tt_key` of every record present as of `bound`. */
+  keysAt(database: string, table: string, bound: PositionBound): Promise<string[]>;
+}
+
+export interface ChunkRequest {
+  readonly database: string;
+  readonly table: string;
+  readonly bound: PositionBound;
+  readonly keys: readonly string[];
+  /** The compared columns (the source's, that the history has too). */
+  readonly columns: readonly string[];
+  readonly withRows: boolean;
+}
+
+/** The history-side half of a chunk, run where the store is open. */
+export async function historyChunk(
+  store: HistoryStore,
+  request: ChunkRequest,
+): Promise<{ digest: string; lines?: Record<string, string> }> {
+  const schema = await store.schemaOf(request.database, request.table);
+  if (!schema) throw new ConfigError('UNKNOWN_TABLE', `no history for ${request.database}.${request.table}`);
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const columns = request.columns.map((n) => byName.get(n)!);
+  const rows = await store.asOf(request.database, request.table, request.bound, { keys: request.keys });
+  const lines = new Map<string, string>();
+  for (const row of rows)
+    lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
+  return {
+    digest: digestOf(lines),
+    ...(request.withRows ? { lines: Object.fromEntries(lines) } : {}),
+  };
+}
+
+export interface Mismatch {
+  readonly table: string;
+  readonly key: string;
+  readonly at: string;
+  /** The record's values on each side (a JSON object), or null where that side has no such record. */
+  readonly source: string | null;
+  readonly history: string | null;
+}
+
+export interface TableResult {
+  readonly table: string;
+  readonly rows: number;
+  readonly chunks: number;
+  readonly mismatches: Mismatch[];
+  /** Why the table was not compared, when it was not. */
+  readonly skipped?: string;
+}
+
+export interface VerifyOptions {
+  readonly conn: Connection;
+  readonly history: HistorySide;
+  readonly tables: readonly { database: string; table: string }[];
+  readonly chunkRows?: number;
+  readonly timeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+interface SourceChunk {
+  readonly pos: SnapshotPosition;
+  readonly lines: Map<string, string>;
+}
+
+/** A key value as a query parameter for the source (the inverse of the change-file encoding). */
+function sourceParam(value: Value, column: ColumnSchema): unknown {
+  if (value === null) return null;
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Uint8Array) return Buffer.from(value);
+  if (column.kind === 'timestamp' && typeof value === 'string') return value.replace(/Z$/, '');
+  return value;
+}
+
+async function readSourceChunk(
+  conn: Connection,
+  schema: TableSchema,
+  columns: readonly ColumnSchema[],
+  after: unknown[] | null,
+  limit: number,
+): Promise<{ chunk: SourceChunk; last: unknown[] | null }> {
+  const pos = await openSnapshot(conn);
+  try {
+    const { rows, last } = await readChunk(conn, schema, after, limit);
+    const byName = new Map(schema.columns.map((c) => [c.name, c]));
+    const lines = new Map<string, string>();
+    for (const raw of rows) {
+      const row = rowFromSelect(raw, schema);
+      lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
+    }
+    return { chunk: { pos, lines }, last };
+  } finally {
+    await conn.query('COMMIT');
+  }
+}
+
+/** The source's records for `keys` (history keys no chunk saw), at a fresh consistent position. */
+async function readSourceKeys(
+  conn: Connection,
+  schema: TableSchema,
+  columns: readonly ColumnSchema[],
+  keys: readonly string[],
+): Promise<SourceChunk> {
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const pkCols = schema.primaryKeys.map((k) => byName.get(k)!);
+  const tuple = `(${pkCols.map(() => '?').join(', ')})`;
+  const params = keys.flatMap((k) =>
+    (JSON.parse(k) as (string | number | null)[]).map((text, i) =>
+      sourceParam(decodeValue(text, pkCols[i]!), pkCols[i]!),
+    ),
+  );
+  const pos = await openSnapshot(conn);
+  try {
+    const [rows] = (await conn.query(
+      `SELECT ${selectList(schema)} FROM ${ident(schema.database)}.${ident(schema.table)}
+        WHERE (${pkCols.map((c) => ident(c.name)).join(', ')}) IN (${keys.map(() => tuple).join(', ')})`,
+      params,
+    )) as unknown as [Record<string, unknown>[]];
+    const lines = new Map<string, string>();
+    for (const raw of rows) {
+      const row = rowFromSelect(raw, schema);
+      lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
+    }
+    return { pos, lines };
+  } finally {
+    await conn.query('COMMIT');
+  }
+}
+
+async function compareChunk(
+  name: string,
+  history: HistorySide,
+  database: string,
+  table: string,
+  columns: readonly string[],
+  chunk: SourceChunk,
+  keys: readonly string[],
+): Promise<Mismatch[]> {
+  const bound = boundAtBinlogPosition(chunk.pos.logFile, chunk.pos.logPosition);
+  const request = { database, table, bound, keys, columns, withRows: false };
+  const { digest } = await history.chunk(request);
+  // Source lines only for the asked keys (a record absent at the source is absent from `lines`).
+  if (digest === digestOf(chunk.lines)) return [];
+  const { lines = {} } = await history.chunk({ ...request, withRows: true });
+  const out: Mismatch[] = [];
+  for (const key of keys) {
+    const source = chunk.lines.get(key) ?? null;
+    const stored = lines[key] ?? null;
+    if (source !== stored) out.push({ table: name, key, at: bound.text, source, history: stored });
+  }
+  return out;
+}
+
+async function waitFor(history: HistorySide, pos: SnapshotPosition, timeoutMs: number): Promise<void> {
+  if (!(await history.waitApplied(pos, timeoutMs)))
+    throw new TransientError(
+      'VERIFY_TIMEOUT',
+      `the history did not reach the source position ${pos.logFile}:${pos.logPosition} within ${timeoutMs / 1000} s: is capture and apply (or \`tabletime run\`) running? (--timeout gives it longer)`,
+    );
+}
+
+export async function verifyTable(
+  options: VerifyOptions,
+  database: string,
+  table: string,
+): Promise<TableResult> {
+  const { conn, history } = options;
+  const name = `${database}.${table}`;
+  const chunkRows = options.chunkRows ?? 2_000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const stored = await history.schemaOf(database, table);
+  if (!stored)
+    throw new ConfigError(
+      'UNKNOWN_TABLE',
+      `no history for ${name}: \`tabletime query tables\` lists what there is`,
+    );
+  const schema = await readTableSchema(conn, database, table);
+  if (!schema)
+    return {
+      table: name,
+      rows: 0,
+      chunks: 0,
+      mismatches: [{ table: name, key: '*', at: 'now', source: null, history: 'the table' }],
+      skipped: 'the table is not in the source any more',
+    };
+  if (schema.primaryKeys.length === 0)
+    return {
+      table: name,
+      rows: 0,
+      chunks: 0,
+      mismatches: [],
+      skipped: 'no primary key to compare records by',
+    };
+  const inHistory = new Set(stored.columns.map((c) => c.name));
+  const missing = schema.columns.filter((c) => !inHistory.has(c.name)).map((c) => c.name);
+  if (missing.length > 0)
+    return {
+      table: name,
+      rows: 0,
+      chunks: 0,
+      mismatches: [
+        { table: name, key: '*', at: 'now', source: `columns ${missing.join(', ')}`, history: null },
+      ],
+      skipped: `the history lacks the source's columns ${missing.join(', ')}`,
+    };
+  const columns = schema.columns;
+  const columnNames = columns.map((c) => c.name);
+
+  const seen = new Set<string>();
+  const mismatches: Mismatch[] = [];
+  let rows = 0;
+  let chunks = 0;
+  let after: unknown[] | null = null;
+  let lastPos: SnapshotPosition | null = null;
+  let lastReport = Date.now();
+  do {
+    // Read a group of chunks (each at its own position), then wait once for the last position.
+    const group: SourceChunk[] = [];
+    const started = Date.now();
+    do {
+      const read = await readSourceChunk(conn, schema, columns, after, chunkRows);
+      group.push(read.chunk);
+      after = read.last;
+    } while (after && group.length < 16 && Date.now() - started < 1_000);
+    lastPos = group[group.length - 1]!.pos;
+    await waitFor(history, lastPos, timeoutMs);
+    for (const chunk of group) {
+      for (const k of chunk.lines.keys()) seen.add(k);
+      mismatches.push(
+        ...(await compareChunk(name, history, database, table, columnNames, chunk, [...chunk.lines.keys()])),
+      );
+      rows += chunk.lines.size;
+      chunks++;
+    }
+    if (Date.now() - lastReport >= 5_000) {
+      lastReport = Date.now();
+      options.logger?.info({ table: name, rows, chunks, mismatches: mismatches.length }, 'verify progress');
+    }
+  } while (after);
+
+  // Records the history has and no chunk saw: compare them at a fresh position.
+  const unseen = (
+    await history.keysAt(database, table, boundAtBinlogPosition(lastPos.logFile, lastPos.logPosition))
+  ).filter((k) => !seen.has(k));
+  for (let i = 0; i < unseen.length; i += chunkRows) {
+    const keys = unseen.slice(i, i + chunkRows);
+    const chunk = await readSourceKeys(conn, schema, columns, keys);
+    await waitFor(history, chunk.pos, timeoutMs);
+    mismatches.push(...(await compareChunk(name, history, database, table, columnNames, chunk, keys)));
+  }
+  return { table: name, rows, chunks, mismatches };
+}
+
+export async function verify(options: VerifyOptions): Promise<TableResult[]> {
+  await prepareExactReads(options.conn);
+  await options.conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+  const out: TableResult[] = [];
+  for (const t of options.tables) out.push(await verifyTable(options, t.database, t.table));
+  return out;
+}
