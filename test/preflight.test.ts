@@ -24,6 +24,32 @@ describe('preflight', () => {
     assert.doesNotMatch(stdout, /FAIL/);
   });
 
+  it('warns about more privilege than needed, and refuses it with --strict-privileges', async () => {
+    // root holds everything: a warning by default, an error when asked.
+    const loose = await check('--source', db.url, '--tables', 'shop.ok');
+    assert.match(
+      loose.stdout,
+      /WARN\s+privileges: the user has more privilege than capture needs \(ALL PRIVILEGES/,
+    );
+    assert.match(loose.stdout, /capture can run\./);
+    await assert.rejects(
+      check('--source', db.url, '--tables', 'shop.ok', '--strict-privileges'),
+      (err: { code: number; stdout: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stdout, /FAIL\s+privileges: the user has more privilege than capture needs/);
+        return true;
+      },
+    );
+    // A user with exactly what capture needs passes the strict check.
+    await db.query("CREATE USER 'least'@'127.0.0.1' IDENTIFIED BY 'least-pw-31'");
+    await db.query("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'least'@'127.0.0.1'");
+    await db.query("GRANT SELECT ON shop.ok TO 'least'@'127.0.0.1'");
+    const least = db.url.replace('root@', 'least:least-pw-31@');
+    const strict = await check('--source', least, '--tables', 'shop.ok', '--strict-privileges');
+    assert.doesNotMatch(strict.stdout, /WARN|FAIL/);
+    assert.match(strict.stdout, /capture can run\./);
+  });
+
   it('reports every problem at once, each with its fix, and exits 1', async () => {
     await db.query('CREATE TABLE shop.nokey (a INT, b INT)');
     await db.query('CREATE TABLE shop.versioned (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING');

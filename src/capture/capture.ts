@@ -18,7 +18,7 @@ import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
 import { type DdlEffect, ddlEffects, writeDdlRecord } from './ddl.ts';
 import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
-import { tableFilter } from './table-filter.ts';
+import { exactTableNames, tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
 import { TransactionAssembler } from './transactions.ts';
 
@@ -124,6 +124,16 @@ async function prepare(
         'SYSTEM_VERSIONED',
         `${versioned.join(', ')} ${versioned.length === 1 ? 'is' : 'are'} system-versioned, which capture cannot tell from real inserts: leave ${versioned.length === 1 ? 'it' : 'them'} out of --tables`,
       );
+    }
+    if (!checkpoint) {
+      // A name that matches nothing on the first start is a typo far more often than a table to come.
+      const found = new Set(wanted.map((t) => `${t.database}.${t.table}`));
+      const absent = exactTableNames(options.tables).filter((n) => !found.has(n));
+      if (absent.length > 0)
+        throw new ConfigError(
+          'UNKNOWN_TABLE',
+          `the source has no table ${absent.join(', ')} (or the user cannot see it): check --tables; db.* also captures tables created later`,
+        );
     }
     const missing = wanted.filter((t) => !checkpoint?.tables[`${t.database}.${t.table}`]);
     if (checkpoint && missing.length === 0) return checkpoint;

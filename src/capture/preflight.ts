@@ -43,9 +43,42 @@ function hasGlobal(grantLines: readonly string[], ...privileges: string[]): bool
   );
 }
 
+/** Privileges capture never uses: writing, administering, or handing out rights. */
+const EXCESS = [
+  'ALL PRIVILEGES',
+  'SUPER',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'CREATE',
+  'DROP',
+  'ALTER',
+  'INDEX',
+  'GRANT OPTION',
+  'FILE',
+  'SHUTDOWN',
+  'CREATE USER',
+  'EXECUTE',
+  'TRIGGER',
+  'EVENT',
+];
+
+/** The privileges a user holds beyond what capture needs, from SHOW GRANTS lines. */
+export function excessPrivileges(grantLines: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const g of grantLines) {
+    const m = /^GRANT (.+?) ON /.exec(g);
+    const privileges = (m?.[1] ?? '').split(',').map((p) => p.trim());
+    for (const p of privileges) if (EXCESS.includes(p)) found.add(p);
+    if (/ WITH GRANT OPTION/.test(g)) found.add('GRANT OPTION');
+  }
+  return [...found];
+}
+
 export async function preflight(
   conn: Connection,
   include: (database: string, table: string) => boolean,
+  options: { strictPrivileges?: boolean } = {},
 ): Promise<PreflightReport> {
   const findings: PreflightFinding[] = [];
   const add = (severity: PreflightFinding['severity'], check: string, message: string, fix = '') =>
@@ -151,6 +184,15 @@ export async function preflight(
       'privileges',
       'the user lacks REPLICATION SLAVE: it cannot read the binlog',
       'GRANT REPLICATION SLAVE ON *.* TO <capture user>;',
+    );
+  }
+  const excess = excessPrivileges(g);
+  if (excess.length > 0) {
+    add(
+      options.strictPrivileges ? 'error' : 'warning',
+      'privileges',
+      `the user has more privilege than capture needs (${excess.join(', ')}): a leaked capture password could change or destroy data`,
+      `capture with a user that has only REPLICATION SLAVE, ${mariadb ? 'BINLOG MONITOR' : 'REPLICATION CLIENT'}${mariadb ? '' : ', RELOAD'} and SELECT on the captured tables (--strict-privileges makes this an error)`,
     );
   }
   try {

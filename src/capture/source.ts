@@ -49,13 +49,22 @@ export async function currentBinlogPosition(
   return { logFile: String(row.File), logPosition: Number(row.Position) };
 }
 
-/** Identifies the source server, so that a checkpoint is never applied to another one. */
+/**
+ * Identifies the source server, so that a data dir is never used with another one: MySQL's
+ * server_uuid; MariaDB has none, so its server_id and data directory (stable across restarts,
+ * different for two servers on one host).
+ */
 export async function serverIdentity(conn: Connection): Promise<string> {
-  const [rows] = (await conn.query('SELECT @@server_id AS id, VERSION() AS version')) as unknown as [
-    { id: string | number; version: string }[],
+  try {
+    const [rows] = (await conn.query('SELECT @@server_uuid AS uuid')) as unknown as [{ uuid: string }[]];
+    if (rows[0]?.uuid) return `server_uuid=${rows[0].uuid}`;
+  } catch {
+    // MariaDB: no server_uuid.
+  }
+  const [rows] = (await conn.query('SELECT @@server_id AS id, @@datadir AS dir')) as unknown as [
+    { id: string | number; dir: string }[],
   ];
-  const row = rows[0]!;
-  return `server_id=${row.id}`;
+  return `server_id=${rows[0]!.id} datadir=${rows[0]!.dir}`;
 }
 
 /** Removes the password from a URL for logs and messages. */

@@ -27,3 +27,11 @@ export function tableFilter(spec: string): (database: string, table: string) => 
   return (database, table) =>
     !system.has(database.toLowerCase()) && patterns.some(([d, t]) => d.test(database) && t.test(table));
 }
+
+/** The tables `--tables` names exactly (no `*`), as "db.table". */
+export function exactTableNames(spec: string): string[] {
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s && !s.includes('*'));
+}

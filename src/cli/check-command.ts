@@ -6,13 +6,21 @@ import { resolveSourceUrl } from './source-url.ts';
  * capture can run. `--json` prints the report as JSON.
  */
 export async function checkCommand(
-  opts: { source?: string; sourcePasswordFile?: string; tables: string; json?: boolean },
+  opts: {
+    source?: string;
+    sourcePasswordFile?: string;
+    tables: string;
+    json?: boolean;
+    strictPrivileges?: boolean;
+  },
   out: NodeJS.WritableStream,
 ): Promise<number> {
   const url = resolveSourceUrl(opts);
   const conn = await connectSource(url);
   try {
-    const report = await preflight(conn, tableFilter(opts.tables));
+    const report = await preflight(conn, tableFilter(opts.tables), {
+      strictPrivileges: opts.strictPrivileges === true,
+    });
     if (opts.json) {
       out.write(`${JSON.stringify({ source: redactUrl(url), ...report }, null, 2)}\n`);
     } else {

@@ -116,9 +116,18 @@ program
   .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
   .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { source?: string; sourcePasswordFile?: string; tables: string; json?: boolean }) => {
-    process.exitCode = await checkCommand(opts, process.stdout);
-  });
+  .option('--strict-privileges', 'fail (not just warn) when the user has more privilege than capture needs')
+  .action(
+    async (opts: {
+      source?: string;
+      sourcePasswordFile?: string;
+      tables: string;
+      json?: boolean;
+      strictPrivileges?: boolean;
+    }) => {
+      process.exitCode = await checkCommand(opts, process.stdout);
+    },
+  );
 
 program
   .command('capture')

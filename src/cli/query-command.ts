@@ -37,7 +37,9 @@ export function parseInstant(text: string, flag: string): number {
   try {
     return parseUtcMicros(text);
   } catch {
-    const ms = Date.parse(text);
+    // ISO-8601 only: Date.parse alone would take "x' OR 1=1" for the year 2001.
+    const iso = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+    const ms = iso.test(text.trim()) ? Date.parse(text) : Number.NaN;
     if (Number.isNaN(ms))
       throw new ConfigError('USAGE', `${flag} '${text}' is not an ISO-8601 time, e.g. 2026-11-24T10:42:00Z`);
     const frac = /\.\d{3}(\d{1,3})/.exec(text)?.[1] ?? '';
@@ -209,7 +211,15 @@ export async function answerQuery(
               'USAGE',
               `--key '${part}' is not column=value of ${table}'s key (${schema.primaryKeys.join(', ')})`,
             );
-          key[col.name] = decodeValue(part.slice(eq + 1).trim(), col);
+          const text = part.slice(eq + 1).trim();
+          try {
+            key[col.name] = decodeValue(text, col);
+          } catch {
+            throw new ConfigError(
+              'USAGE',
+              `--key ${col.name}='${text}' is not a value of ${col.name}'s type (${col.sqlType})`,
+            );
+          }
         }
       }
       const versions = await store.history(database, name, key);
