@@ -6,7 +6,7 @@
  * after it never makes a second version (the version id is the key, too).
  */
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import {
   type ColumnHints,
@@ -15,7 +15,7 @@ import {
   readChangeFile,
   SchemaRegistry,
 } from '../changefile/index.ts';
-import { type ChangeEvent, objectName, type TableSchema } from '../core/index.ts';
+import type { ChangeEvent, TableSchema } from '../core/index.ts';
 import type { HistoryStore } from '../store/index.ts';
 
 export interface ApplyOptions {
@@ -78,13 +78,6 @@ export async function applyFile(
   // letters are written again (a duplicate report), never lost.
   await writeDeadLetters(options.deadLetterDir, name, dead);
   const { inserted } = await options.store.applyFile(name, events);
-  const touched = new Map(
-    events.map(({ event }) => [
-      `${event.database}.${event.table}`,
-      { database: event.database, table: event.table },
-    ]),
-  );
-  await applyTruncates(options, [...touched.values()]);
   options.logger?.info(
     { file: name, events: events.length, inserted, deadLetters: dead.length },
     'file applied',
@@ -112,6 +105,10 @@ export async function listBucket(bucketDir: string): Promise<string[]> {
 export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
   const registry = new SchemaRegistry(options.bucketDir);
   const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
+  // TRUNCATE records seen before the files are listed: capture publishes every change before a
+  // TRUNCATE ahead of its record, so the listing holds them all, and the tombstones are computed
+  // over the complete history before it. A record that appears later waits for the next pass.
+  const truncates = await listTruncateRecords(options.bucketDir);
   for (const path of await listBucket(options.bucketDir)) {
     const r = await applyFile(path, options, registry);
     total.files += r.files;
@@ -120,8 +117,7 @@ export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
     total.inserted += r.inserted;
     total.deadLetters += r.deadLetters;
   }
-  // A TRUNCATE with no later change of its table is not behind any file: apply them all here.
-  await applyTruncates(options);
+  await applyTruncates(options, truncates);
   return total;
 }
 
@@ -197,33 +193,40 @@ export async function retryDeadLetters(
  * the given tables (all when omitted). Idempotent: run after every batch, so keys whose earlier
  * versions arrive late still get their tombstones.
  */
-export async function applyTruncates(
-  options: ApplyOptions,
-  tables?: readonly { database: string; table: string }[],
-): Promise<number> {
-  const root = join(options.bucketDir, META_DIR, 'ddl');
+/** Every TRUNCATE record capture has published, in position order. */
+export async function listTruncateRecords(bucketDir: string): Promise<string[]> {
+  const root = join(bucketDir, META_DIR, 'ddl');
   let folders: string[];
   try {
     folders = await readdir(root);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  const wanted = tables ? new Set(tables.map((t) => objectName(t.database, t.table))) : null;
-  let added = 0;
+  const out: string[] = [];
   for (const folder of folders) {
-    if (wanted && !wanted.has(folder)) continue;
-    for (const f of (await readdir(join(root, folder))).filter((n) => n.endsWith('-truncate.json')).sort()) {
-      const r = JSON.parse(await readFile(join(root, folder, f), 'utf8')) as DdlRecordFile;
-      added += await options.store.applyTruncate(r.database, r.table, {
-        positionKey: r.position_key,
-        logFile: r.log_file,
-        logPosition: r.log_position,
-        gtid: r.gtid,
-        commitTimestamp: r.commit_timestamp,
-        file: `${META_DIR}/ddl/${folder}/${f}`,
-      });
-    }
+    for (const f of await readdir(join(root, folder)))
+      if (f.endsWith('-truncate.json')) out.push(join(root, folder, f));
+  }
+  return out.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+}
+
+/**
+ * Turns TRUNCATE records into tombstones. Call it only once every change file published before
+ * the records is applied (applyBucket and `tabletime run` see to that); it is idempotent.
+ */
+export async function applyTruncates(options: ApplyOptions, records: readonly string[]): Promise<number> {
+  let added = 0;
+  for (const path of records) {
+    const r = JSON.parse(await readFile(path, 'utf8')) as DdlRecordFile;
+    added += await options.store.applyTruncate(r.database, r.table, {
+      positionKey: r.position_key,
+      logFile: r.log_file,
+      logPosition: r.log_position,
+      gtid: r.gtid,
+      commitTimestamp: r.commit_timestamp,
+      file: fileName(options.bucketDir, path),
+    });
   }
   if (added > 0) options.logger?.info({ tombstones: added }, 'TRUNCATE applied');
   return added;

@@ -42,7 +42,8 @@ export interface CaptureOptions {
   /** Rows per snapshot query (default 10,000). */
   readonly snapshotChunkRows?: number;
   /** Called after a DDL record is written (durably), before the checkpoint moves past it. */
-  readonly onDdl?: (effect: DdlEffect) => void | Promise<void>;
+  /** After a DDL record is durable (`record`: its path), and after every file before it was announced. */
+  readonly onDdl?: (effect: DdlEffect, record: string) => void | Promise<void>;
   /** Called with each batch of files once they are durable, before the checkpoint moves past them. */
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
 }
@@ -304,6 +305,13 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             await writer.write(c.event, c.schema);
             changes++;
           }
+          if (tx.ddl && ddlEffects(tx.ddl.sql, tx.ddl.database).length > 0) {
+            // Every change before a DDL statement is published (and handed over) before its
+            // record, so whoever sees the record can have every earlier change first: a TRUNCATE's
+            // tombstones are right only over the complete history before it. The checkpoint stays
+            // before the DDL until its record is durable.
+            await flush();
+          }
           written = {
             ...written,
             logFile: tx.end.logFile,
@@ -317,12 +325,12 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
                 include(t.database, t.table),
               );
               if (touches.length === 0) continue;
-              await writeDdlRecord(bucketDir, effect, {
+              const record = await writeDdlRecord(bucketDir, effect, {
                 ...tx.ddl,
                 gtid: tx.gtid,
                 commitTimestampUs: tx.commitTimestampUs,
               });
-              await options.onDdl?.(effect);
+              await options.onDdl?.(effect, record);
               // A table that appears under a selected name starts its history here.
               const appeared = effect.kind === 'CREATE' ? effect.table : effect.renamedTo;
               if (appeared && include(appeared.database, appeared.table)) {

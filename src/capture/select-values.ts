@@ -48,6 +48,8 @@ export function selectList(schema: TableSchema): string {
     .map((c) => {
       const id = ident(c.name);
       if (c.kind === 'float') return `CAST(${id} AS DOUBLE) AS ${id}`;
+      // The text protocol sends a DOUBLE rounded to 15 digits; CAST AS CHAR gives every digit.
+      if (c.kind === 'double') return `CAST(${id} AS CHAR) AS ${id}`;
       if (c.kind === 'bit') return `CAST(${id} AS UNSIGNED) AS ${id}`;
       return id;
     })

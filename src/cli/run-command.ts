@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
 
-/** A queue entry that is not a file: apply the TRUNCATE records. */
-const TRUNCATES = '\u0000truncates';
+/** A queue entry that is not a change file: this TRUNCATE record (after every file before it). */
+const TRUNCATE = '\u0000truncate:';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
 import { binlogAtOrAfter, TabletimeError } from '../core/index.ts';
@@ -120,7 +120,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       }
       for (let attempt = 0; ; attempt++) {
         try {
-          if (path === TRUNCATES) await applyTruncates(applyOptions);
+          if (path.startsWith(TRUNCATE)) await applyTruncates(applyOptions, [path.slice(TRUNCATE.length)]);
           else await applyFile(path, applyOptions, registry);
           outstanding--;
           applied++;
@@ -289,8 +289,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         }
         enqueue(files.map((f) => f.path));
       },
-      onDdl: (effect) => {
-        if (effect.kind === 'TRUNCATE') enqueue([TRUNCATES]);
+      onDdl: (effect, record) => {
+        if (effect.kind === 'TRUNCATE') enqueue([`${TRUNCATE}${record}`]);
       },
     });
   } finally {
