@@ -15,7 +15,7 @@ import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
 const TRUNCATE = '\u0000truncate:';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
-import { binlogAtOrAfter, TabletimeError } from '../core/index.ts';
+import { backoffDelayMs, binlogAtOrAfter, sleep, TabletimeError } from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
@@ -98,9 +98,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const queue: string[] = [];
   const waiter: { wake: (() => void) | null } = { wake: null };
   // Files handed over and not yet applied (queued or being applied), and who waits for none.
-  let outstanding = 0;
+  // The first unit of work is the catch-up with files written while no apply ran: nothing is
+  // queryable-complete before it is done.
+  let outstanding = 1;
   // Queue entries handed over and applied so far (the queue is applied in order).
-  let handedOver = 0;
+  let handedOver = 1;
   let applied = 0;
   // Changes in files handed over and not yet applied, by path.
   const eventsOf = new Map<string, number>();
@@ -108,8 +110,34 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const idleWaiters: (() => void)[] = [];
   const whenIdle = (): Promise<void> =>
     outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
+  const done = (path: string | null) => {
+    outstanding--;
+    applied++;
+    if (path !== null) {
+      eventsPending -= eventsOf.get(path) ?? 0;
+      eventsOf.delete(path);
+    }
+    if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
+  };
+  /** Runs one unit of apply work, retrying what is transient (a store that is down) for a while. */
+  const retrying = async (work: () => Promise<unknown>) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof TabletimeError && err.kind === 'transient') || attempt >= 12) throw err;
+        const delay = backoffDelayMs(attempt);
+        logger.warn({ err: err.message, code: err.code, retryInMs: Math.round(delay) }, 'apply: retrying');
+        await sleep(delay);
+      }
+    }
+  };
+  let workerFailure: unknown = null;
   const worker = (async () => {
-    const caughtUp = await applyBucket(applyOptions);
+    const caughtUp = (await retrying(() => applyBucket(applyOptions))) as Awaited<
+      ReturnType<typeof applyBucket>
+    >;
+    done(null);
     logger.info({ files: caughtUp.files, versions: caughtUp.inserted }, 'apply caught up with the bucket');
     for (;;) {
       const path = queue.shift();
@@ -118,22 +146,19 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         await new Promise<void>((r) => (waiter.wake = r));
         continue;
       }
-      for (let attempt = 0; ; attempt++) {
-        try {
-          if (path.startsWith(TRUNCATE)) await applyTruncates(applyOptions, [path.slice(TRUNCATE.length)]);
-          else await applyFile(path, applyOptions, registry);
-          outstanding--;
-          applied++;
-          eventsPending -= eventsOf.get(path) ?? 0;
-          eventsOf.delete(path);
-          if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
-          break;
-        } catch (err) {
-          if (!(err instanceof TabletimeError && err.kind === 'transient') || attempt > 5) throw err;
-        }
-      }
+      await retrying(() =>
+        path.startsWith(TRUNCATE)
+          ? applyTruncates(applyOptions, [path.slice(TRUNCATE.length)])
+          : applyFile(path, applyOptions, registry),
+      );
+      done(path);
     }
-  })();
+  })().catch((err: unknown) => {
+    // Apply cannot go on: stop capture too, and exit with the error (a supervisor restarts us).
+    workerFailure = err;
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'apply failed; stopping');
+    controller.abort();
+  });
   const enqueue = (paths: string[]) => {
     outstanding += paths.length;
     handedOver += paths.length;
@@ -305,6 +330,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     await closed;
     await rm(socketPath, { force: true });
   }
+  if (workerFailure) throw workerFailure;
   logger.info('run stopped');
   return 0;
 }

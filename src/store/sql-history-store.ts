@@ -98,43 +98,53 @@ export class SqlHistoryStore implements HistoryStore {
     };
   }
 
-  /** Creates or evolves the history table so it has every column of `schema`. */
+  /**
+   * Creates or evolves the history table so it has every column of `schema`: the DDL, the column
+   * catalog and the views change in one transaction (where the database has them), and ADD COLUMN
+   * is IF NOT EXISTS, so a crash in the middle leaves the old state or the new, never a table the
+   * catalog does not describe.
+   */
   async #ensureTable(schema: TableSchema): Promise<ColumnSchema[]> {
     const d = this.dialect;
     const id = `${schema.database}.${schema.table}`;
-    let known = this.#known.get(id);
-    if (!known) {
-      known = [...((await this.schemaOf(schema.database, schema.table))?.columns ?? [])];
-      this.#known.set(id, known);
-    }
+    const cached = this.#known.get(id);
+    const known = [...(cached ?? (await this.schemaOf(schema.database, schema.table))?.columns ?? [])];
+    if (!cached) this.#known.set(id, [...known]);
     const hist = this.#hist(schema.database, schema.table);
     const created = known.length === 0;
+    const statements: string[] = [];
     if (created) {
       const create = d.createSchema(schema.database);
-      if (create) await d.run(create);
+      if (create) statements.push(create);
       const cols = [
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
         ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
         d.primaryKey(['_tt_version_id']),
       ];
-      await d.run(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
+      statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
     }
     let changed = created;
     for (const c of schema.columns) {
       const old = known.find((k) => k.name === c.name);
       if (!old) {
-        if (!created) await d.run(`ALTER TABLE ${hist} ADD COLUMN ${d.ident(c.name)} ${d.columnType(c)}`);
+        if (!created)
+          statements.push(
+            `ALTER TABLE ${hist} ADD COLUMN IF NOT EXISTS ${d.ident(c.name)} ${d.columnType(c)}`,
+          );
         known.push(c);
         changed = true;
       } else if (d.columnType(old) !== d.columnType(c)) {
         // A type change: the column becomes text, which holds every old and new value exactly.
         if (d.columnType(old) !== d.textType)
-          await d.run(d.alterToText(schema.database, schema.table, c.name));
+          statements.push(d.alterToText(schema.database, schema.table, c.name));
         known[known.indexOf(old)] = columnFromSqlType(c.name, 'longtext');
         changed = true;
       }
     }
-    if (changed) {
+    if (!changed) return known;
+    await d.begin();
+    try {
+      for (const sql of statements) await d.run(sql);
       await d.rows(`DELETE FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2`, [
         schema.database,
         schema.table,
@@ -151,7 +161,12 @@ export class SqlHistoryStore implements HistoryStore {
         ]);
       }
       await d.createViews(schema.database, schema.table, known);
+      await d.commit();
+    } catch (err) {
+      await d.rollback().catch(() => undefined);
+      throw err;
     }
+    this.#known.set(id, [...known]);
     return known;
   }
 
