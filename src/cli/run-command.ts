@@ -132,7 +132,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       }
     }
   };
-  let workerFailure: unknown = null;
+  const failure: { error: Error | null } = { error: null };
   const worker = (async () => {
     const caughtUp = (await retrying(() => applyBucket(applyOptions))) as Awaited<
       ReturnType<typeof applyBucket>
@@ -155,7 +155,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     }
   })().catch((err: unknown) => {
     // Apply cannot go on: stop capture too, and exit with the error (a supervisor restarts us).
-    workerFailure = err;
+    failure.error = err instanceof Error ? err : new Error(`apply failed: ${JSON.stringify(err)}`);
     logger.error({ err: err instanceof Error ? err.message : String(err) }, 'apply failed; stopping');
     controller.abort();
   });
@@ -330,7 +330,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     await closed;
     await rm(socketPath, { force: true });
   }
-  if (workerFailure) throw workerFailure;
+  if (failure.error) throw failure.error;
   logger.info('run stopped');
   return 0;
 }

@@ -46,6 +46,21 @@ export function canonicalLine(row: Row, columns: readonly ColumnSchema[]): strin
   return JSON.stringify(out);
 }
 
+/** Source rows as SELECT returned them (selectList) -> canonical lines by record key. */
+export function linesOfRows(
+  rows: readonly Record<string, unknown>[],
+  schema: TableSchema,
+  columns: readonly ColumnSchema[],
+): Map<string, string> {
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const lines = new Map<string, string>();
+  for (const raw of rows) {
+    const row = rowFromSelect(raw, schema);
+    lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
+  }
+  return lines;
+}
+
 /** The digest of a chunk: its records in key order. */
 export function digestOf(lines: ReadonlyMap<string, string>): string {
   const h = createHash('sha256');
@@ -145,13 +160,7 @@ async function readSourceChunk(
   const pos = await openSnapshot(conn);
   try {
     const { rows, last } = await readChunk(conn, schema, after, limit);
-    const byName = new Map(schema.columns.map((c) => [c.name, c]));
-    const lines = new Map<string, string>();
-    for (const raw of rows) {
-      const row = rowFromSelect(raw, schema);
-      lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
-    }
-    return { chunk: { pos, lines }, last };
+    return { chunk: { pos, lines: linesOfRows(rows, schema, columns) }, last };
   } finally {
     await conn.query('COMMIT');
   }
@@ -179,12 +188,7 @@ async function readSourceKeys(
         WHERE (${pkCols.map((c) => ident(c.name)).join(', ')}) IN (${keys.map(() => tuple).join(', ')})`,
       params,
     )) as unknown as [Record<string, unknown>[]];
-    const lines = new Map<string, string>();
-    for (const raw of rows) {
-      const row = rowFromSelect(raw, schema);
-      lines.set(keyTextOfRow(row, schema.primaryKeys, byName)!, canonicalLine(row, columns));
-    }
-    return { pos, lines };
+    return { pos, lines: linesOfRows(rows, schema, columns) };
   } finally {
     await conn.query('COMMIT');
   }
