@@ -15,7 +15,13 @@ import {
   rowFromSelect,
   selectList,
 } from '../src/capture/select-values.ts';
-import { type Row, valuesEqual } from '../src/core/index.ts';
+import {
+  type ChangeEvent,
+  columnFromSqlType,
+  type Row,
+  type TableSchema,
+  valuesEqual,
+} from '../src/core/index.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
 import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
 import { startCapture } from './support/capture.ts';
@@ -120,6 +126,102 @@ for (const kind of ['duckdb', 'postgres'] as const) {
             ['UPDATE-DELETE', true],
           ],
         );
+      });
+
+      it('as-of pages by key and counts; diff reads only what changed and equals comparing two as-ofs', async () => {
+        await using store = await openStore('paging');
+        const schema: TableSchema = {
+          database: 'pg',
+          table: 'k',
+          primaryKeys: ['region', 'n'],
+          columns: [
+            columnFromSqlType('region', 'varchar(8)'),
+            columnFromSqlType('n', 'bigint'),
+            columnFromSqlType('v', 'int'),
+          ],
+        };
+        const random = seededRandom(testSeed('paging'));
+        const base = Date.UTC(2026, 0, 1) * 1_000_000;
+        const live = new Map<string, Row>();
+        const events = [];
+        for (let i = 0; i < 400; i++) {
+          const keys = [...live.keys()];
+          const r = random();
+          let changeType: 'INSERT' | 'UPDATE-INSERT' | 'DELETE' = 'INSERT';
+          let row: Row = {
+            region: ['eu', 'us', "o'k", 'EU'][Math.floor(random() * 4)]!,
+            n: BigInt(Math.floor(random() * 1e6)) - 500_000n,
+            v: i,
+          };
+          if (keys.length > 0 && r < 0.4) {
+            row = { ...live.get(keys[Math.floor(random() * keys.length)]!)!, v: i };
+            changeType = 'UPDATE-INSERT';
+          } else if (keys.length > 0 && r < 0.55) {
+            row = live.get(keys[Math.floor(random() * keys.length)]!)!;
+            changeType = 'DELETE';
+          }
+          const id = `${String(row.region)}|${String(row.n)}`;
+          if (changeType === 'DELETE') live.delete(id);
+          else live.set(id, row);
+          events.push({
+            event: {
+              database: 'pg',
+              table: 'k',
+              changeType,
+              readMethod: 'mysql-cdc-binlog',
+              position: {
+                snapshot: false,
+                logFile: 'b.000001',
+                logPosition: 100 + i,
+                rowIndex: 0,
+                gtid: null,
+              },
+              commitTimestampUs: base + i * 1_000_000,
+              sourceTimestampMs: Math.floor((base + i * 1_000_000) / 1000),
+              readTimestampMs: 0,
+              primaryKeys: ['region', 'n'],
+              schemaKey: 'pg-k',
+              payload: row,
+              uuid: String(i),
+              streamName: 't',
+            } satisfies ChangeEvent,
+            schema,
+          });
+        }
+        await store.applyFile('paging.jsonl', events);
+        for (const at of [base + 150_000_000, base + 399_000_000, null]) {
+          const all = await store.asOf('pg', 'k', at);
+          assert.equal(await store.countAsOf('pg', 'k', at), all.length);
+          const paged: Row[] = [];
+          let after: Row | undefined;
+          for (;;) {
+            const page = await store.asOf('pg', 'k', at, { limit: 7, after });
+            paged.push(...page);
+            if (page.length < 7) break;
+            after = page[page.length - 1];
+          }
+          assert.deepEqual(plain(paged), plain(all), `pages of 7 = the whole table at ${at}`);
+        }
+        const [t1, t2] = [base + 100_000_000, base + 260_500_000];
+        const d = await store.diff('pg', 'k', t1, t2);
+        const key = (r: Row) => `${String(r.region)}|${String(r.n)}`;
+        const before = new Map((await store.asOf('pg', 'k', t1)).map((r) => [key(r), r]));
+        const afterRows = new Map((await store.asOf('pg', 'k', t2)).map((r) => [key(r), r]));
+        assert.deepEqual(
+          d.inserted.map(key).sort(),
+          [...afterRows.keys()].filter((k) => !before.has(k)).sort(),
+        );
+        assert.deepEqual(
+          d.deleted.map(key).sort(),
+          [...before.keys()].filter((k) => !afterRows.has(k)).sort(),
+        );
+        assert.deepEqual(
+          d.changed.map((c) => key(c.after)).sort(),
+          [...afterRows.keys()]
+            .filter((k) => before.has(k) && before.get(k)!.v !== afterRows.get(k)!.v)
+            .sort(),
+        );
+        assert.ok(d.inserted.length > 0 && d.deleted.length > 0 && d.changed.length > 0, 'each kind occurs');
       });
 
       it('applying a file twice, or the same changes under another file name, changes nothing', async () => {

@@ -226,7 +226,8 @@ describe('hostile and bad input', () => {
     await db.query("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'leaky'@'127.0.0.1'");
     await db.query("GRANT SELECT ON shop.* TO 'leaky'@'127.0.0.1'");
     const url = db.url.replace('root@', `leaky:${password}@`);
-    const dir = await mkdtemp(join(tmpdir(), 'tabletime-leak-'));
+    // A data dir that does not exist yet: run creates it.
+    const dir = join(await mkdtemp(join(tmpdir(), 'tabletime-leak-')), 'fresh');
     let seen = '';
     const child = spawnTabletime(['run', '--source', url, '--tables', 'shop.t', '--data-dir', dir], {
       TABLETIME_LOG_LEVEL: 'debug',
@@ -273,7 +274,7 @@ describe('hostile and bad input', () => {
         assert.equal(bytes.indexOf(password), -1, `${f} holds the password`);
       }
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await rm(join(dir, '..'), { recursive: true, force: true });
     }
   });
 });

@@ -6,7 +6,7 @@
  * store does not have yet (written while it was down), so a lost notification costs nothing.
  */
 import { createServer, type Server } from 'node:http';
-import { chmod, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
@@ -88,6 +88,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 
+  await mkdir(dataDir, { recursive: true }); // a new data dir: DuckDB creates files, not folders
   await using store = await openStore(dataDir, opts.store);
   await using reader = await openReaderFor(store, dataDir, opts.store);
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));

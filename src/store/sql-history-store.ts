@@ -19,7 +19,7 @@ import {
 } from '../core/index.ts';
 import { needsRaw, versionRow } from './history-columns.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
-import type { DiffOut, HistoryStore, Moment, TruncateRecord, VersionOut } from './store.ts';
+import type { AsOfOptions, DiffOut, HistoryStore, Moment, TruncateRecord, VersionOut } from './store.ts';
 
 /** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
 /** Where tabletime keeps its own tables. */
@@ -362,17 +362,41 @@ export class SqlHistoryStore implements HistoryStore {
     ].join(', ');
   }
 
-  /** The WHERE clause (and its parameters) that keeps the versions up to a moment. */
-  #momentFilter(at: Moment, keys?: readonly string[]): { where: string; params: SqlParam[] } {
+  /** The condition "at or before the moment" (or, `negate`, after it); '' for no bound. */
+  #upTo(at: Moment, params: SqlParam[], negate = false): string {
+    const d = this.dialect;
+    if (at === null) return negate ? '1 = 0' : '';
+    if (typeof at === 'number') {
+      params.push(isoFromMicros(at));
+      return `_tt_commit_ts ${negate ? '>' : '<='} CAST($${params.length} AS ${d.metaType('TIMESTAMPTZ')})`;
+    }
+    params.push(at.key);
+    const op = at.inclusive ? (negate ? '>' : '<=') : negate ? '>=' : '<';
+    return `_tt_position ${op} $${params.length}`;
+  }
+
+  /**
+   * The WHERE clause (and its parameters) that keeps the versions up to a moment, of the records
+   * `keys` (`_tt_key` texts), and with a key after `after` (paging: every version of a record has
+   * its key, so filtering versions filters records).
+   */
+  #momentFilter(
+    at: Moment,
+    keys?: readonly string[],
+    after?: { schema: TableSchema; key: Row },
+    changed?: { hist: string; from: Moment; to: Moment },
+  ): { where: string; params: SqlParam[] } {
     const d = this.dialect;
     const conditions: string[] = [];
     const params: SqlParam[] = [];
-    if (typeof at === 'number') {
-      params.push(isoFromMicros(at));
-      conditions.push(`_tt_commit_ts <= CAST($${params.length} AS ${d.metaType('TIMESTAMPTZ')})`);
-    } else if (at) {
-      params.push(at.key);
-      conditions.push(`_tt_position ${at.inclusive ? '<=' : '<'} $${params.length}`);
+    const upTo = this.#upTo(at, params);
+    if (upTo) conditions.push(upTo);
+    if (changed) {
+      // Only records with a version in (from, to]: what a diff can show.
+      const window = [this.#upTo(changed.from, params, true), this.#upTo(changed.to, params)].filter(Boolean);
+      conditions.push(
+        `_tt_key IN (SELECT _tt_key FROM ${changed.hist} ${window.length > 0 ? `WHERE ${window.join(' AND ')}` : ''})`,
+      );
     }
     if (keys) {
       if (keys.length === 0) conditions.push('1 = 0');
@@ -382,6 +406,19 @@ export class SqlHistoryStore implements HistoryStore {
         conditions.push(`_tt_key IN (${keys.map((_, i) => `$${first + i}`).join(', ')})`);
       }
     }
+    if (after && after.schema.primaryKeys.length > 0) {
+      // (k1, k2) > (a, b) spelled out: not every SQL dialect compares rows.
+      const byName = new Map(after.schema.columns.map((c) => [c.name, c]));
+      const typed = after.schema.primaryKeys.map((k) => {
+        const c = byName.get(k)!;
+        params.push(String(encodeValue(after.key[k] ?? null, c)));
+        return { id: d.ident(k), value: d.castIn(c, `$${params.length}`) };
+      });
+      const ors = typed.map((t, i) =>
+        [...typed.slice(0, i).map((p) => `${p.id} = ${p.value}`), `${t.id} > ${t.value}`].join(' AND '),
+      );
+      conditions.push(`(${ors.map((o) => `(${o})`).join(' OR ')})`);
+    }
     return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
   }
 
@@ -389,21 +426,36 @@ export class SqlHistoryStore implements HistoryStore {
     database: string,
     table: string,
     at: Moment,
-    options: { keys?: readonly string[] } = {},
+    options: AsOfOptions = {},
   ): Promise<Row[]> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
-    const { where, params } = this.#momentFilter(at, options.keys);
+    const { where, params } = this.#momentFilter(
+      at,
+      options.keys,
+      options.after ? { schema, key: options.after } : undefined,
+    );
     // Order by the typed key columns of the inner rows, not by the text aliases of the output.
     const order =
       schema.primaryKeys.length > 0
         ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}`
         : '';
+    const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`;
     const rows = await d.rows(
-      `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}`,
+      `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}${limit}`,
       params,
     );
     return rows.map((r) => this.#decode(schema, r));
+  }
+
+  async countAsOf(database: string, table: string, at: Moment): Promise<number> {
+    await this.#schemaOrFail(database, table);
+    const { where, params } = this.#momentFilter(at);
+    const rows = await this.dialect.rows(
+      `SELECT count(*) AS n FROM (${lastVersions(this.#hist(database, table), where)}) v`,
+      params,
+    );
+    return Number(rows[0]!.n);
   }
 
   async keysAsOf(database: string, table: string, at: Moment): Promise<string[]> {
@@ -465,8 +517,20 @@ export class SqlHistoryStore implements HistoryStore {
     const byName = new Map(schema.columns.map((c) => [c.name, c]));
     const text = (row: Row, n: string) => JSON.stringify(encodeValue(row[n] ?? null, byName.get(n)!));
     const keyOf = (row: Row) => `[${schema.primaryKeys.map((k) => text(row, k)).join(',')}]`;
-    const before = new Map((await this.asOf(database, table, from)).map((r) => [keyOf(r), r]));
-    const after = new Map((await this.asOf(database, table, to)).map((r) => [keyOf(r), r]));
+    // With a key, only the records that have a version between the two moments are read.
+    const read = async (at: Moment) => {
+      if (schema.primaryKeys.length === 0) return this.asOf(database, table, at);
+      const hist = this.#hist(database, table);
+      const { where, params } = this.#momentFilter(at, undefined, undefined, { hist, from, to });
+      const order = schema.primaryKeys.map((k) => `v.${this.dialect.ident(k)}`).join(', ');
+      const rows = await this.dialect.rows(
+        `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(hist, where)}) v ORDER BY ${order}`,
+        params,
+      );
+      return rows.map((r) => this.#decode(schema, r));
+    };
+    const before = new Map((await read(from)).map((r) => [keyOf(r), r]));
+    const after = new Map((await read(to)).map((r) => [keyOf(r), r]));
     const out: DiffOut = { inserted: [], deleted: [], changed: [] };
     for (const [k, row] of after) {
       const old = before.get(k);

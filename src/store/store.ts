@@ -6,6 +6,15 @@ import type { ChangeEvent, PositionBound, Row, TableSchema } from '../core/index
  */
 export type Moment = number | PositionBound | null;
 
+export interface AsOfOptions {
+  /** Only these records (their `_tt_key` texts). */
+  readonly keys?: readonly string[];
+  /** Paging: records whose key comes after this one (the last key of the page before). */
+  readonly after?: Row;
+  /** At most this many records. */
+  readonly limit?: number;
+}
+
 /** Where and when a TRUNCATE happened (from capture's DDL record). */
 export interface TruncateRecord {
   readonly positionKey: string;
@@ -55,11 +64,10 @@ export interface HistoryStore extends AsyncDisposable {
   applyTruncate(database: string, table: string, truncate: TruncateRecord): Promise<number>;
   tables(): Promise<{ database: string; table: string; versions: number }[]>;
   schemaOf(database: string, table: string): Promise<TableSchema | null>;
-  /**
-   * The table as of a moment, ordered by key; `keys` (the records' `_tt_key` texts) limits it to
-   * those records.
-   */
-  asOf(database: string, table: string, at: Moment, options?: { keys?: readonly string[] }): Promise<Row[]>;
+  /** The table as of a moment, ordered by key (see AsOfOptions for a part of it). */
+  asOf(database: string, table: string, at: Moment, options?: AsOfOptions): Promise<Row[]>;
+  /** How many records the table held at a moment. */
+  countAsOf(database: string, table: string, at: Moment): Promise<number>;
   /** The `_tt_key` of every record present at a moment. */
   keysAsOf(database: string, table: string, at: Moment): Promise<string[]>;
   /** The position bound just after a transaction, found by its GTID in the history; null if absent. */

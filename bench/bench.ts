@@ -1,0 +1,637 @@
+/**
+ * `npm run bench [-- --quick]`: tabletime against the physical limits of this machine, in one run
+ * so that the ratios hold on a noisy machine. Writes bench/results/<date>.json and .md.
+ *
+ *  1 source limit     MariaDB committing the workload itself (rows/s)
+ *  2 decode limit     mariadb-binlog --read-from-remote-server --verbose over the same binlog, and a
+ *                     raw read of its bytes
+ *  3 capture backlog  `tabletime capture` reading that backlog into change files
+ *  4 apply backlog    `tabletime apply` loading those files into DuckDB and into PostgreSQL
+ *  5 end to end       `tabletime run` draining the backlog into DuckDB; freshness under steady load
+ *  6 snapshot         the initial snapshot of a large table
+ *  7 queries          current / as-of / history of a key / diff over a large history, both stores
+ *  8 storage          bytes per version in each store
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Connection } from 'mysql2/promise';
+import { startDevMariadb } from '../src/devdb/index.ts';
+import { connectSource } from '../src/capture/source.ts';
+import { askRunning } from '../src/cli/run-socket.ts';
+import { DuckdbStore, PostgresStore, type HistoryStore } from '../src/store/index.ts';
+import { seededRandom } from '../test/support/random.ts';
+import { buildQueryHistory } from './query-history.ts';
+
+const run = promisify(execFile);
+const REPO = join(import.meta.dirname, '..');
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
+const quick = process.argv.includes('--quick');
+
+const SIZE = quick
+  ? {
+      changes: 200_000,
+      preload: 50_000,
+      snapshot: 1_000_000,
+      versions: 1_000_000,
+      keys: 100_000,
+      steadySeconds: 20,
+    }
+  : {
+      changes: 1_000_000,
+      preload: 200_000,
+      snapshot: 5_000_000,
+      versions: 10_000_000,
+      keys: 1_000_000,
+      steadySeconds: 60,
+    };
+
+const log = (line: string) => console.error(`# ${new Date().toISOString().slice(11, 19)} ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- processes, with CPU and peak memory from /proc -------------------------------------------
+
+interface Measured {
+  seconds: number;
+  cpuPercent: number;
+  peakRssMiB: number;
+}
+
+/** Starts `tabletime ARGS` (the built CLI) and samples its RSS; `stop()` ends it and reports. */
+function startTabletime(args: string[], logFile: string) {
+  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn' },
+  });
+  let errors = '';
+  child.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
+  const started = process.hrtime.bigint();
+  let peakKiB = 0;
+  let cpuTicks = 0;
+  const sample = async () => {
+    try {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const hwm = /VmHWM:\s+(\d+)/.exec(status);
+      if (hwm) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+      const fields = (await readFile(`/proc/${child.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+      cpuTicks = Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      // exited
+    }
+  };
+  const timer = setInterval(() => void sample(), 100);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const measure = async (): Promise<Measured> => {
+    await sample();
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return {
+      seconds,
+      cpuPercent: Math.round((cpuTicks / 100 / seconds) * 100),
+      peakRssMiB: Math.round(peakKiB / 1024),
+    };
+  };
+  const stop = async (): Promise<Measured> => {
+    const m = await measure();
+    clearInterval(timer);
+    child.kill('SIGTERM');
+    await exited;
+    await writeFile(logFile, errors);
+    return m;
+  };
+  const finished = async (): Promise<Measured & { code: number | null }> => {
+    const code = await exited;
+    clearInterval(timer);
+    const m = await measure();
+    await writeFile(logFile, errors);
+    if (code !== 0) throw new Error(`tabletime ${args[0]} exited ${code}: ${errors.slice(-2000)}`);
+    return { ...m, code };
+  };
+  return { child, stop, finished, measure, errors: () => errors.slice(-2000) };
+}
+
+async function checkpointOf(dataDir: string): Promise<{ logFile: string; logPosition: number } | null> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, 'capture', 'checkpoint.json'), 'utf8')) as {
+      logFile: string;
+      logPosition: number;
+    };
+  } catch {
+    return null;
+  }
+}
+
+function atOrAfter(a: { logFile: string; logPosition: number }, b: { logFile: string; logPosition: number }) {
+  return a.logFile > b.logFile || (a.logFile === b.logFile && a.logPosition >= b.logPosition);
+}
+
+async function untilCheckpoint(
+  dataDir: string,
+  target: { logFile: string; logPosition: number } | null,
+  process: { child: ChildProcess; errors: () => string },
+) {
+  for (;;) {
+    const cp = await checkpointOf(dataDir);
+    if (cp && (!target || atOrAfter(cp, target))) return;
+    if (process.child.exitCode !== null)
+      throw new Error(`tabletime exited ${process.child.exitCode} early: ${process.errors()}`);
+    await sleep(20);
+  }
+}
+
+async function master(conn: Connection): Promise<{ logFile: string; logPosition: number }> {
+  const [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [
+    { File: string; Position: number }[],
+  ];
+  return { logFile: rows[0]!.File, logPosition: Number(rows[0]!.Position) };
+}
+
+async function duSize(path: string): Promise<number> {
+  const s = await stat(path);
+  if (!s.isDirectory()) return s.size;
+  let total = 0;
+  for (const e of await readdir(path, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  return total;
+}
+
+// ---- the workload ----------------------------------------------------------------------------
+
+const TABLE = `CREATE TABLE bench.t (
+  id BIGINT PRIMARY KEY, amount DECIMAL(12,2), price DECIMAL(18,6), created DATETIME(6),
+  updated TIMESTAMP(6) NULL, status VARCHAR(20), name VARCHAR(100), note VARCHAR(255), payload JSON,
+  data BLOB, qty INT, ratio DOUBLE)`;
+
+/** The live ids are [lo, hi): inserts at the top, deletes from the bottom, updates anywhere. */
+class BenchWorkload {
+  lo = 1;
+  hi = 1;
+  readonly #random = seededRandom(20261130);
+  #int(a: number, b: number) {
+    return a + Math.floor(this.#random() * (b - a + 1));
+  }
+  #row(id: number): unknown[] {
+    const i = this.#int(0, 1e6);
+    return [
+      id,
+      `${i % 100000}.${String(i % 100).padStart(2, '0')}`,
+      `${i}.${String(i % 1000000).padStart(6, '0')}`,
+      `2026-11-${String((i % 28) + 1).padStart(2, '0')} 10:${String(i % 60).padStart(2, '0')}:00.${String(i % 1000000).padStart(6, '0')}`,
+      null,
+      ['new', 'paid', 'shipped', 'returned'][i % 4],
+      `customer ${i}`,
+      i % 3 === 0 ? null : `note for order ${id}: ${'x'.repeat(i % 80)}`,
+      `{"sku": "S${i}", "n": ${i % 17}, "tags": ["a", "b"]}`,
+      Buffer.from([i & 255, (i >> 8) & 255, 7, 9]),
+      i % 1000,
+      i / 7,
+    ];
+  }
+  async insert(conn: Connection, n: number): Promise<void> {
+    const rows = Array.from({ length: n }, () => this.#row(this.hi++));
+    await conn.query(
+      `INSERT INTO bench.t VALUES ${rows.map(() => '(?,?,?,?,?,?,?,?,?,?,?,?)').join(',')}`,
+      rows.flat(),
+    );
+  }
+  /** One transaction of `size` rows; returns the row changes it made. */
+  async transaction(conn: Connection, size: number): Promise<number> {
+    const r = this.#random();
+    const live = this.hi - this.lo;
+    if (r < 0.25 || live < size * 2) {
+      await this.insert(conn, size);
+      return size;
+    }
+    if (r < 0.85) {
+      const from = this.#int(this.lo, this.hi - size);
+      const [res] = (await conn.query(
+        'UPDATE bench.t SET amount = amount + 1, status = ?, updated = NOW(6), qty = qty + 1 WHERE id >= ? AND id < ?',
+        [['paid', 'shipped', 'returned'][this.#int(0, 2)], from, from + size],
+      )) as unknown as [{ affectedRows: number }];
+      return res.affectedRows;
+    }
+    const [res] = (await conn.query('DELETE FROM bench.t WHERE id >= ? AND id < ?', [
+      this.lo,
+      this.lo + size,
+    ])) as unknown as [{ affectedRows: number }];
+    this.lo += size;
+    return res.affectedRows;
+  }
+  nextSize(): number {
+    // Transactions of 1–1,000 rows, most of them small (as applications do), mean about 250.
+    const u = this.#random();
+    return Math.max(1, Math.min(1000, Math.round(u * u * 1000)));
+  }
+}
+
+// ---- the figures -----------------------------------------------------------------------------
+
+interface Figure {
+  readonly name: string;
+  readonly value: number | null;
+  readonly unit: string;
+  readonly target?: string;
+  readonly met?: boolean;
+  readonly ratio?: string;
+  readonly note?: string;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  log(`building dist/ (the benchmark runs the built CLI)`);
+  await run('npm', ['run', 'build'], { cwd: REPO });
+  const work = await mkdtemp(join(tmpdir(), 'tabletime-bench-'));
+  const figures: Figure[] = [];
+  const add = (f: Figure) => {
+    figures.push(f);
+    log(
+      `${f.name}: ${f.value ?? '—'} ${f.unit}${f.ratio ? ` (${f.ratio})` : ''}${f.target ? ` target ${f.target}: ${f.met ? 'met' : 'MISSED'}` : ''}`,
+    );
+  };
+  await using db = await startDevMariadb({
+    serverArgs: ['--max-allowed-packet=256M', '--innodb-buffer-pool-size=2G'],
+  });
+  const admin = new pg.Client({
+    connectionString: process.env.TABLETIME_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+  });
+  await admin.connect();
+  const pgName = `tabletime_bench_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${pgName}`);
+  const pgUrl = `postgres://postgres@127.0.0.1:5432/${pgName}`;
+  try {
+    const conn = await connectSource(db.url);
+    await conn.query('CREATE DATABASE bench');
+    await conn.query(TABLE);
+    // The freshness probe: one row whose seq each steady-load transaction bumps.
+    await conn.query('CREATE TABLE bench.tick (id INT PRIMARY KEY, seq INT)');
+    await conn.query('INSERT INTO bench.tick VALUES (1, 0)');
+    const workload = new BenchWorkload();
+    log(`preloading ${SIZE.preload} rows`);
+    for (let n = 0; n < SIZE.preload; n += 1000) await workload.insert(conn, 1000);
+
+    // Capture (no snapshot) and run start now, so their checkpoints sit before the backlog.
+    const dirC = join(work, 'capture');
+    const dirE = join(work, 'run');
+    const c0 = startTabletime(
+      ['capture', '--source', db.url, '--tables', 'bench.t', '--data-dir', dirC, '--no-snapshot'],
+      join(work, 'c0.log'),
+    );
+    const e0 = startTabletime(
+      ['run', '--source', db.url, '--tables', 'bench.t,bench.tick', '--data-dir', dirE],
+      join(work, 'e0.log'),
+    );
+    await untilCheckpoint(dirC, null, c0);
+    await untilCheckpoint(dirE, null, e0);
+    for (;;) {
+      const w = await askRunning(dirE, 'wait', { timeoutMs: 60_000 }, 70_000);
+      if (w?.exitCode === 0) break;
+      if (e0.child.exitCode !== null) throw new Error(`run exited early: ${e0.errors()}`);
+      await sleep(200);
+    }
+    await c0.stop();
+    await e0.stop();
+    const start = await master(conn);
+
+    // 1. Source limit.
+    log(`1. source: committing ${SIZE.changes} row changes`);
+    let changes = 0;
+    let transactions = 0;
+    const t1 = process.hrtime.bigint();
+    while (changes < SIZE.changes) {
+      const size = Math.min(workload.nextSize(), SIZE.changes - changes);
+      await conn.query('BEGIN');
+      changes += await workload.transaction(conn, size);
+      await conn.query('COMMIT');
+      transactions++;
+    }
+    const sourceSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    const end = await master(conn);
+    const sourceRate = changes / sourceSeconds;
+    add({
+      name: 'source commit rate (MariaDB itself)',
+      value: Math.round(sourceRate),
+      unit: 'rows/s',
+      note: `${changes} row changes in ${transactions} transactions`,
+    });
+
+    // 2. Decode limit.
+    log('2. decode: mariadb-binlog over the same binlog');
+    const url = new URL(db.url);
+    const common = [
+      '--read-from-remote-server',
+      `--host=${url.hostname}`,
+      `--port=${url.port}`,
+      '--user=root',
+      `--start-position=${start.logPosition}`,
+      '--to-last-log',
+    ];
+    const t2 = process.hrtime.bigint();
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('mariadb-binlog', [...common, '--verbose', start.logFile], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mariadb-binlog exited ${code}`))));
+    });
+    const decodeSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
+    const decodeRate = changes / decodeSeconds;
+    add({ name: 'decode limit: mariadb-binlog --verbose', value: Math.round(decodeRate), unit: 'rows/s' });
+    const rawDir = join(work, 'raw');
+    await mkdir(rawDir);
+    const t3 = process.hrtime.bigint();
+    await run('mariadb-binlog', [...common, '--raw', `--result-file=${rawDir}/`, start.logFile], {
+      maxBuffer: 1 << 20,
+    });
+    const rawSeconds = Number(process.hrtime.bigint() - t3) / 1e9;
+    const binlogBytes = (await duSize(rawDir)) - start.logPosition;
+    add({
+      name: 'raw binlog read (no decoding)',
+      value: Math.round(binlogBytes / rawSeconds / 1048576),
+      unit: 'MiB/s',
+      note: `${Math.round(binlogBytes / 1048576)} MiB of binlog = ${Math.round(changes / rawSeconds)} rows/s`,
+    });
+    await rm(rawDir, { recursive: true, force: true });
+
+    // 3. Capture backlog.
+    log('3. capture: reading the backlog into change files');
+    const c1 = startTabletime(
+      ['capture', '--source', db.url, '--tables', 'bench.t', '--data-dir', dirC],
+      join(work, 'c1.log'),
+    );
+    await untilCheckpoint(dirC, end, c1);
+    const cm = await c1.stop();
+    const captureRate = changes / cm.seconds;
+    add({
+      name: 'capture backlog',
+      value: Math.round(captureRate),
+      unit: 'rows/s',
+      target: '≥ 200,000',
+      met: captureRate >= 200_000,
+      ratio: `${(captureRate / decodeRate).toFixed(2)} × decode limit`,
+      note: `CPU ${cm.cpuPercent} %, peak RSS ${cm.peakRssMiB} MiB, ${cm.seconds.toFixed(1)} s (includes start-up)`,
+    });
+
+    // 4. Apply backlog, DuckDB and PostgreSQL.
+    for (const [kind, extra, target] of [
+      ['DuckDB', [], 200_000],
+      ['PostgreSQL', ['--store', pgUrl], 100_000],
+    ] as const) {
+      log(`4. apply into ${kind}`);
+      const a = startTabletime(['apply', '--data-dir', dirC, ...extra], join(work, `apply-${kind}.log`));
+      const am = await a.finished();
+      const rate = changes / am.seconds;
+      add({
+        name: `apply backlog into ${kind}`,
+        value: Math.round(rate),
+        unit: 'rows/s',
+        target: `≥ ${target.toLocaleString('en')}`,
+        met: rate >= target,
+        note: `CPU ${am.cpuPercent} %, peak RSS ${am.peakRssMiB} MiB`,
+      });
+    }
+    {
+      const duck = await duSize(join(dirC, 'history.duckdb'));
+      const pgc = new pg.Client({ connectionString: pgUrl });
+      await pgc.connect();
+      const size = await pgc.query<{ n: string }>(`SELECT pg_total_relation_size('bench.t__history') AS n`);
+      await pgc.end();
+      const versions = changes;
+      add({
+        name: 'storage, DuckDB',
+        value: Math.round(duck / versions),
+        unit: 'bytes/version',
+        note: '12-column table, whole file',
+      });
+      add({
+        name: 'storage, PostgreSQL',
+        value: Math.round(Number(size.rows[0]!.n) / versions),
+        unit: 'bytes/version',
+        note: 'history table with its indexes and TOAST',
+      });
+    }
+
+    // 5. End to end: run drains the backlog; then freshness under steady load.
+    log('5. run: draining the backlog into DuckDB');
+    const e1 = startTabletime(
+      ['run', '--source', db.url, '--tables', 'bench.t,bench.tick', '--data-dir', dirE],
+      join(work, 'e1.log'),
+    );
+    for (;;) {
+      const w = await askRunning(dirE, 'wait', { timeoutMs: 600_000 }, 610_000);
+      if (w?.exitCode === 0) break;
+      if (e1.child.exitCode !== null) throw new Error(`run exited early: ${e1.errors()}`);
+      await sleep(50);
+    }
+    const em = await e1.measure();
+    const drainRate = changes / em.seconds;
+    add({
+      name: 'end to end: run drains the backlog into DuckDB',
+      value: Math.round(drainRate),
+      unit: 'rows/s',
+      target: '≥ 100,000 and ≥ 1.0 × source',
+      met: drainRate >= 100_000 && drainRate >= sourceRate,
+      ratio: `${(drainRate / sourceRate).toFixed(2)} × source commit rate`,
+      note: `peak RSS ${em.peakRssMiB} MiB`,
+    });
+    add({
+      name: 'peak RSS of run during the drain',
+      value: em.peakRssMiB,
+      unit: 'MiB',
+      target: '≤ 512',
+      met: em.peakRssMiB <= 512,
+    });
+
+    log(`5. freshness at 5,000 changes/s for ${SIZE.steadySeconds} s`);
+    const fresh = await freshness(conn, workload, dirE, SIZE.steadySeconds);
+    await e1.stop();
+    add({
+      name: 'freshness p50',
+      value: fresh.p50,
+      unit: 'ms',
+      note: `${fresh.samples} transactions, ${fresh.rate} changes/s achieved`,
+    });
+    add({
+      name: 'freshness p99',
+      value: fresh.p99,
+      unit: 'ms',
+      target: '≤ 1,000',
+      met: fresh.p99 !== null && fresh.p99 <= 1000,
+    });
+    add({ name: 'freshness max', value: fresh.max, unit: 'ms' });
+
+    // 6. Snapshot of a large table.
+    log(`6. snapshot of ${SIZE.snapshot} rows`);
+    await conn.query(
+      `CREATE TABLE bench.big (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), created DATETIME(6), status VARCHAR(20), name VARCHAR(100), qty INT)`,
+    );
+    await conn.query(
+      `INSERT INTO bench.big SELECT seq, seq % 100000 / 100, '2026-11-30 10:00:00.123456' + INTERVAL seq SECOND, ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'returned'), CONCAT('customer ', seq), seq % 1000 FROM seq_1_to_${SIZE.snapshot}`,
+    );
+    const dirS = join(work, 'snapshot');
+    const s1 = startTabletime(
+      ['capture', '--source', db.url, '--tables', 'bench.big', '--data-dir', dirS],
+      join(work, 's1.log'),
+    );
+    await untilCheckpoint(dirS, null, s1);
+    const sm = await s1.stop();
+    const snapRate = SIZE.snapshot / sm.seconds;
+    add({
+      name: 'snapshot',
+      value: Math.round(snapRate),
+      unit: 'rows/s',
+      target: '≥ 150,000',
+      met: snapRate >= 150_000,
+      note: `${SIZE.snapshot} rows, 6 columns, CPU ${sm.cpuPercent} %, peak RSS ${sm.peakRssMiB} MiB`,
+    });
+    await conn.end();
+
+    // 7. Queries over a large history.
+    for (const kind of ['DuckDB', 'PostgreSQL'] as const) {
+      log(`7. queries on ${SIZE.versions} versions over ${SIZE.keys} keys, ${kind}: building the history`);
+      const location = kind === 'DuckDB' ? join(work, 'queries.duckdb') : pgUrl;
+      const q = await buildQueryHistory(kind, location, SIZE.versions, SIZE.keys);
+      const store: HistoryStore =
+        kind === 'DuckDB' ? await DuckdbStore.open(location) : await PostgresStore.open(location);
+      try {
+        const median = async (f: () => Promise<unknown>) => {
+          const times: number[] = [];
+          for (let i = 0; i < 5; i++) {
+            const t = process.hrtime.bigint();
+            await f();
+            times.push(Number(process.hrtime.bigint() - t) / 1e6);
+          }
+          return Math.round(times.sort((a, b) => a - b)[2]!);
+        };
+        const key = { id: BigInt(Math.floor(SIZE.keys / 2)) };
+        const versionsOfKey = (await store.history('bench', 'q', key)).length;
+        if (versionsOfKey === 0) throw new Error('the synthetic history has no versions for the probe key');
+        const current = await median(() => store.countAsOf('bench', 'q', null));
+        const asOf = await median(() => store.countAsOf('bench', 'q', q.middle));
+        const firstPage = await median(() => store.asOf('bench', 'q', q.middle, { limit: 1000 }));
+        const history = await median(() => store.history('bench', 'q', key));
+        const diff = await median(() => store.diff('bench', 'q', q.middle, q.middle + 60_000_000));
+        add({ name: `${kind}: current, the whole state (count of records)`, value: current, unit: 'ms' });
+        add({
+          name: `${kind}: as-of mid-history, the whole state (count of records)`,
+          value: asOf,
+          unit: 'ms',
+          target: '≤ 1,000',
+          met: asOf <= 1000,
+        });
+        add({
+          name: `${kind}: as-of mid-history, first 1,000 records to the caller`,
+          value: firstPage,
+          unit: 'ms',
+        });
+        add({
+          name: `${kind}: history of one key (${versionsOfKey} versions)`,
+          value: history,
+          unit: 'ms',
+          target: '≤ 20',
+          met: history <= 20,
+        });
+        add({ name: `${kind}: diff over one minute (60,000 versions)`, value: diff, unit: 'ms' });
+      } finally {
+        await store.close();
+      }
+    }
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
+    await admin.end();
+    await rm(work, { recursive: true, force: true });
+  }
+
+  const date = new Date().toISOString().slice(0, 10);
+  const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB`;
+  const result = {
+    date,
+    quick,
+    machine,
+    sizes: SIZE,
+    seconds: Math.round((Date.now() - started) / 1000),
+    figures,
+  };
+  await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
+  const base = join(REPO, 'bench', 'results', `${date}${quick ? '-quick' : ''}`);
+  await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  const md = [
+    `# tabletime benchmark, ${date}${quick ? ' (--quick)' : ''}`,
+    '',
+    `Machine: ${machine}. Command: \`npm run bench${quick ? ' -- --quick' : ''}\` (${result.seconds} s).`,
+    '',
+    '| figure | value | against the limit | target | |',
+    '| --- | ---: | --- | --- | --- |',
+    ...figures.map(
+      (f) =>
+        `| ${f.name} | ${f.value === null ? '—' : f.value.toLocaleString('en')} ${f.unit} | ${f.ratio ?? ''} | ${f.target ?? ''} | ${f.target ? (f.met ? 'met' : '**missed**') : ''} |`,
+    ),
+    '',
+    ...figures.filter((f) => f.note).map((f) => `- ${f.name}: ${f.note}`),
+    '',
+  ].join('\n');
+  await writeFile(`${base}.md`, md);
+  console.log(md);
+}
+
+/** Steady load: 50-row transactions at 100 per second; each also bumps bench.tick.seq. */
+async function freshness(conn: Connection, workload: BenchWorkload, dataDir: string, seconds: number) {
+  const committed = new Map<number, number>();
+  const latency: number[] = [];
+  let stop = false;
+  let seen = 0;
+  const prober = (async () => {
+    while (!stop || seen < committed.size) {
+      const a = await askRunning(
+        dataDir,
+        'query',
+        { what: 'current', table: 'bench.tick', opts: { dataDir, format: 'jsonl' } },
+        10_000,
+      );
+      const line = a?.output.trim().split('\n')[0];
+      const now = performance.now();
+      if (line) {
+        const seq = Number((JSON.parse(line) as { seq: number }).seq);
+        for (let s = seen + 1; s <= seq; s++) {
+          const t = committed.get(s);
+          if (t !== undefined) latency.push(now - t);
+        }
+        seen = Math.max(seen, seq);
+      }
+      await sleep(10);
+    }
+  })();
+  const t0 = performance.now();
+  let seq = 0;
+  let rows = 0;
+  while (performance.now() - t0 < seconds * 1000) {
+    const due = t0 + seq * 10;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    await conn.query('BEGIN');
+    rows += await workload.transaction(conn, 49);
+    await conn.query('UPDATE bench.tick SET seq = ? WHERE id = 1', [++seq]);
+    await conn.query('COMMIT');
+    committed.set(seq, performance.now());
+    rows++;
+  }
+  stop = true;
+  const deadline = performance.now() + 30_000;
+  while (seen < seq && performance.now() < deadline) await sleep(50);
+  stop = true;
+  await Promise.race([prober, sleep(1000)]);
+  latency.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    latency.length
+      ? Math.round(latency[Math.min(latency.length - 1, Math.floor(latency.length * p))]!)
+      : null;
+  return {
+    p50: pct(0.5),
+    p99: pct(0.99),
+    max: latency.length ? Math.round(latency[latency.length - 1]!) : null,
+    samples: latency.length,
+    rate: Math.round(rows / seconds),
+  };
+}
+
+await main();
