@@ -62,7 +62,11 @@ interface Measured {
 
 /** Starts `tabletime ARGS` (the built CLI) and samples its RSS; `stop()` ends it and reports. */
 function startTabletime(args: string[], logFile: string) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {
+  // TABLETIME_BENCH_PROFILE=DIR: a CPU profile of every process, for `node --cpu-prof` analysis.
+  const profile = process.env.TABLETIME_BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.TABLETIME_BENCH_PROFILE, args[0]!)}`]
+    : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, CLI, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn' },
   });
@@ -466,7 +470,7 @@ async function main(): Promise<void> {
       `CREATE TABLE bench.big (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), created DATETIME(6), status VARCHAR(20), name VARCHAR(100), qty INT)`,
     );
     await conn.query(
-      `INSERT INTO bench.big SELECT seq, seq % 100000 / 100, '2026-11-30 10:00:00.123456' + INTERVAL seq SECOND, ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'returned'), CONCAT('customer ', seq), seq % 1000 FROM seq_1_to_${SIZE.snapshot}`,
+      `INSERT INTO bench.big SELECT seq, seq % 100000 / 100, '2026-11-30 10:00:00.123456' + INTERVAL seq SECOND, ELT(1 + seq % 4, 'new', 'paid', 'shipped', 'returned'), CONCAT('customer ', seq), seq % 1000 FROM bench.seq_1_to_${SIZE.snapshot}`,
     );
     const dirS = join(work, 'snapshot');
     const s1 = startTabletime(

@@ -17,7 +17,7 @@ import {
   type TableSchema,
 } from '../core/index.ts';
 import { publishFile } from './fs-durable.ts';
-import { formatChangeLine } from './line-format.ts';
+import { ChangeLineFormatter } from './line-format.ts';
 import { META_DIR, SchemaRegistry, schemaKey } from './schema-registry.ts';
 
 export interface ChangeFileWriterOptions {
@@ -84,6 +84,7 @@ export class ChangeFileWriter implements AsyncDisposable {
   readonly #registry: SchemaRegistry;
   readonly #open = new Map<string, OpenFile>();
   readonly #schemaKeys = new WeakMap<TableSchema, string>();
+  readonly #formatter = new ChangeLineFormatter();
 
   constructor(options: ChangeFileWriterOptions) {
     this.#publishDir = options.stagingDir ?? options.bucketDir;
@@ -120,7 +121,7 @@ export class ChangeFileWriter implements AsyncDisposable {
       file = undefined;
     }
     if (!file) file = await this.#openFile(event, schema, key);
-    const line = `${formatChangeLine({ ...event, schemaKey: key, uuid: this.#uuid(file) }, schema)}\n`;
+    const line = `${this.#formatter.format(event, schema, key, this.#uuid(file))}\n`;
     file.buffered.push(line);
     file.bufferedBytes += Buffer.byteLength(line);
     file.events++;

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { applyBucket, applyFile, applyTruncates } from '../apply/index.ts';
+import { applyBucket, applyFiles, applyTruncates } from '../apply/index.ts';
 
 /** A queue entry that is not a change file: this TRUNCATE record (after every file before it). */
 const TRUNCATE = '\u0000truncate:';
@@ -147,12 +147,17 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         await new Promise<void>((r) => (waiter.wake = r));
         continue;
       }
-      await retrying(() =>
-        path.startsWith(TRUNCATE)
-          ? applyTruncates(applyOptions, [path.slice(TRUNCATE.length)])
-          : applyFile(path, applyOptions, registry),
-      );
-      done(path);
+      if (path.startsWith(TRUNCATE)) {
+        await retrying(() => applyTruncates(applyOptions, [path.slice(TRUNCATE.length)]));
+        done(path);
+        continue;
+      }
+      // The files queued behind it go in the same store transaction (up to the next TRUNCATE).
+      const paths = [path];
+      while (queue.length > 0 && !queue[0]!.startsWith(TRUNCATE) && paths.length < 200)
+        paths.push(queue.shift()!);
+      await retrying(() => applyFiles(paths, applyOptions, registry));
+      for (const p of paths) done(p);
     }
   })().catch((err: unknown) => {
     // Apply cannot go on: stop capture too, and exit with the error (a supervisor restarts us).

@@ -181,60 +181,75 @@ export class SqlHistoryStore implements HistoryStore {
     file: string,
     events: readonly { event: ChangeEvent; schema: TableSchema }[],
   ): Promise<{ inserted: number; duplicates: number }> {
+    const { inserted, skipped } = await this.applyFiles([{ file, events }]);
+    return { inserted, duplicates: skipped.length > 0 ? events.length : events.length - inserted };
+  }
+
+  /**
+   * Stores several files' versions and marks them applied, in one transaction: one staging load
+   * and one insert per table for the whole batch (the per-file statements dominate otherwise).
+   * Files the store has already are skipped.
+   */
+  async applyFiles(
+    files: readonly { file: string; events: readonly { event: ChangeEvent; schema: TableSchema }[] }[],
+  ): Promise<{ inserted: number; skipped: string[] }> {
     const d = this.dialect;
-    // Tables first (DDL outside the data transaction), then one transaction for versions + marker.
+    // Tables first (DDL outside the data transaction), then one transaction for versions + markers.
     const byTable = new Map<
       string,
-      { schema: TableSchema; items: { event: ChangeEvent; schema: TableSchema }[] }
+      { schema: TableSchema; items: { event: ChangeEvent; schema: TableSchema; file: string }[] }
     >();
-    for (const item of events) {
-      const id = `${item.event.database}.${item.event.table}`;
-      let group = byTable.get(id);
-      if (!group) byTable.set(id, (group = { schema: item.schema, items: [] }));
-      group.items.push(item);
+    for (const { file, events } of files) {
+      for (const item of events) {
+        const id = `${item.event.database}.${item.event.table}`;
+        let group = byTable.get(id);
+        if (!group) byTable.set(id, (group = { schema: item.schema, items: [] }));
+        group.items.push({ ...item, file });
+      }
     }
     const prepared: {
       schema: TableSchema;
       columns: ColumnSchema[];
-      items: { event: ChangeEvent; schema: TableSchema }[];
+      items: { event: ChangeEvent; schema: TableSchema; file: string }[];
     }[] = [];
     for (const group of byTable.values()) {
       let columns: ColumnSchema[] = [];
       for (const s of new Set(group.items.map((i) => i.schema))) columns = await this.#ensureTable(s);
       prepared.push({ schema: group.schema, columns, items: group.items });
     }
+    const known = new Set<string>();
     let inserted = 0;
     await d.begin();
     try {
-      if (await this.isApplied(file)) {
-        await d.rollback();
-        return { inserted: 0, duplicates: events.length };
+      for (const { file } of files) if (await this.isApplied(file)) known.add(file);
+      for (const p of prepared) {
+        const items = p.items.filter((i) => !known.has(i.file));
+        if (items.length > 0) inserted += await this.#load(p.schema, p.columns, items);
       }
-      for (const p of prepared) inserted += await this.#load(p.schema, p.columns, p.items, file);
-      await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})`, [
-        file,
-        events.length,
-      ]);
+      for (const { file, events } of files.filter((f) => !known.has(f.file)))
+        await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})`, [
+          file,
+          events.length,
+        ]);
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);
       throw err;
     }
-    return { inserted, duplicates: events.length - inserted };
+    return { inserted, skipped: [...known] };
   }
 
   async #load(
     schema: TableSchema,
     columns: readonly ColumnSchema[],
-    items: readonly { event: ChangeEvent; schema: TableSchema }[],
-    file: string,
+    items: readonly { event: ChangeEvent; schema: TableSchema; file: string }[],
   ): Promise<number> {
     const d = this.dialect;
     const staging = `_tt_staging_${`${schema.database}_${schema.table}`.replace(/[^A-Za-z0-9_]/g, '_')}`;
     const textCols = [...columns.map((c) => d.ident(c.name)), ...META_TYPES.map(([n]) => n)];
     const rows: (string | null)[][] = [];
     const now = isoFromMicros(Date.now() * 1000);
-    for (const { event, schema: s } of items) {
+    for (const { event, schema: s, file } of items) {
       const byName = new Map(s.columns.map((c) => [c.name, c]));
       const v = versionRow(event, byName);
       const raw: Record<string, string> = {};
@@ -422,12 +437,7 @@ export class SqlHistoryStore implements HistoryStore {
     return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
   }
 
-  async asOf(
-    database: string,
-    table: string,
-    at: Moment,
-    options: AsOfOptions = {},
-  ): Promise<Row[]> {
+  async asOf(database: string, table: string, at: Moment, options: AsOfOptions = {}): Promise<Row[]> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
     const { where, params } = this.#momentFilter(

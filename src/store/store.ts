@@ -55,6 +55,10 @@ export interface HistoryStore extends AsyncDisposable {
     file: string,
     events: readonly { event: ChangeEvent; schema: TableSchema }[],
   ): Promise<{ inserted: number; duplicates: number }>;
+  /** Several files in one transaction; files the store has already are skipped (and named). */
+  applyFiles(
+    files: readonly { file: string; events: readonly { event: ChangeEvent; schema: TableSchema }[] }[],
+  ): Promise<{ inserted: number; skipped: string[] }>;
   isApplied(file: string): Promise<boolean>;
   /**
    * A TRUNCATE at `positionKey`: a tombstone (op TRUNCATE) for every key current just before it.
