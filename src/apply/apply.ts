@@ -60,7 +60,7 @@ async function writeDeadLetters(dir: string, name: string, letters: readonly Dea
 }
 
 /** Files applied in one store transaction, at most (they are read into memory first). */
-const BATCH_EVENTS = 50_000;
+const BATCH_EVENTS = 10_000;
 const BATCH_FILES = 200;
 
 /** Applies one change file (skipped when the store has it already). */
@@ -73,7 +73,7 @@ export function applyFile(
 }
 
 /**
- * Applies change files in order, several to a store transaction (up to 50,000 changes): far fewer
+ * Applies change files in order, several to a store transaction (up to 10,000 changes): far fewer
  * statements and commits than one transaction a file. Files the store has are skipped.
  */
 export async function applyFiles(
