@@ -95,7 +95,7 @@ export async function buildQueryHistory(
       `INSERT INTO bench.q__history (${cols}) ${generator(
         versions,
         keys,
-        `generate_series(0, ${versions - 1}) t(i)`,
+        `generate_series(0::bigint, ${versions - 1}) t(i)`,
         ts,
       )
         .replaceAll('AS VARCHAR', 'AS text')

@@ -123,7 +123,9 @@ export class ChangeFileWriter implements AsyncDisposable {
     if (!file) file = await this.#openFile(event, schema, key);
     const line = `${this.#formatter.format(event, schema, key, this.#uuid(file))}\n`;
     file.buffered.push(line);
-    file.bufferedBytes += Buffer.byteLength(line);
+    // Characters, not bytes: a cheap estimate for the flush and rotation thresholds (a flush
+    // counts the file's real bytes).
+    file.bufferedBytes += line.length;
     file.events++;
     file.lastPosition = event.position;
     if (file.bufferedBytes >= this.#bufferBytes) await this.#flushBuffer(file);
@@ -201,7 +203,7 @@ export class ChangeFileWriter implements AsyncDisposable {
     // Each flush of a gzipped file is one gzip member; a file of several members is valid gzip.
     const data = this.#gzip ? gzipSync(text) : Buffer.from(text);
     await file.handle.write(data);
-    file.bytes += file.bufferedBytes;
+    file.bytes += this.#gzip ? Buffer.byteLength(text) : data.length;
     file.buffered = [];
     file.bufferedBytes = 0;
   }

@@ -129,6 +129,12 @@ export class DuckdbStore extends SqlHistoryStore {
     }
     const conn = await instance.connect();
     await conn.run("SET TimeZone = 'UTC'");
+    // DuckDB's own cache grows to 80 % of the machine's memory by default; a history store shares
+    // the machine with the source and capture. TABLETIME_DUCKDB_MEMORY changes the limit.
+    const limit = process.env.TABLETIME_DUCKDB_MEMORY ?? '256MB';
+    if (!/^\d+(\.\d+)?\s*[KMGT]i?B$/i.test(limit))
+      throw new ConfigError('STORE', `TABLETIME_DUCKDB_MEMORY='${limit}' is not a size like 256MB or 2GB`);
+    await conn.run(`SET memory_limit = '${limit}'`);
     const store = new DuckdbStore(new DuckdbDialect(instance, conn, true));
     await store.init();
     return store;

@@ -30,12 +30,18 @@ export function encodingOf(collation: number | undefined): string {
   return encodings[collation] ?? 'utf8';
 }
 
+/** UTF-8 text of bytes, without copying them first (Buffer.from(Uint8Array) copies). */
+function utf8(bytes: Uint8Array): string {
+  return (
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  ).toString('utf8');
+}
+
 export function decodeText(bytes: Uint8Array, collation: number | undefined): string {
   const encoding = encodingOf(collation);
-  if (encoding === 'utf8' || encoding === 'cesu8' || encoding === 'ascii')
-    return Buffer.from(bytes).toString('utf8');
+  if (encoding === 'utf8' || encoding === 'cesu8' || encoding === 'ascii') return utf8(bytes);
   const d = decoderFor(encoding);
-  return d ? d.decode(bytes) : Buffer.from(bytes).toString('utf8');
+  return d ? d.decode(bytes) : utf8(bytes);
 }
 
 /** Bytes per character, to turn a VARCHAR's byte length back into its declared length. */

@@ -12,28 +12,31 @@ export function decimalSize(precision: number, scale: number): number {
 
 export function decodeDecimal(src: Uint8Array, precision: number, scale: number): string {
   const size = decimalSize(precision, scale);
-  const buf = Buffer.from(src.subarray(0, size)); // a copy: the sign flip below must not touch the event
-  const negative = (buf[0]! & 0x80) === 0;
-  buf[0] = buf[0]! ^ 0x80;
-  if (negative) for (let i = 0; i < size; i++) buf[i] = buf[i]! ^ 0xff;
+  if (src.length < size)
+    throw new RangeError(`decimal(${precision},${scale}) needs ${size} bytes, has ${src.length}`);
+  const negative = (src[0]! & 0x80) === 0;
+  // Read in place (no copy): the first byte's sign bit flipped, every byte inverted if negative.
+  const mask = negative ? 0xff : 0;
+  let pos = 0;
+  const read = (n: number): number => {
+    let v = 0;
+    for (let i = 0; i < n; i++, pos++) v = v * 256 + ((pos === 0 ? src[0]! ^ 0x80 : src[pos]!) ^ mask);
+    return v;
+  };
   const intg = precision - scale;
   const intg0 = Math.floor(intg / 9);
   const intg0x = intg % 9;
   const frac0 = Math.floor(scale / 9);
   const frac0x = scale % 9;
-  let pos = 0;
-  const read = (n: number): number => {
-    const v = n === 0 ? 0 : buf.readUIntBE(pos, n);
-    pos += n;
-    return v;
-  };
   let intPart = '';
   if (intg0x > 0) intPart += String(read(DIG2BYTES[intg0x]!));
   for (let i = 0; i < intg0; i++) intPart += String(read(4)).padStart(9, '0');
   let frac = '';
   for (let i = 0; i < frac0; i++) frac += String(read(4)).padStart(9, '0');
   if (frac0x > 0) frac += String(read(DIG2BYTES[frac0x]!)).padStart(frac0x, '0');
-  intPart = intPart.replace(/^0+(?=\d)/, '') || '0';
+  let lead = 0;
+  while (lead < intPart.length - 1 && intPart.charCodeAt(lead) === 48) lead++;
+  intPart = intPart.length === 0 ? '0' : intPart.slice(lead);
   const text = scale > 0 ? `${intPart}.${frac}` : intPart;
   return negative && /[1-9]/.test(text) ? `-${text}` : text;
 }
