@@ -82,24 +82,32 @@ export async function applyFiles(
   registry = new SchemaRegistry(options.bucketDir),
 ): Promise<ApplyResult> {
   const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
+  // Which files the store has, asked once up front: the store's connection is then used by one
+  // batch at a time, and the next files are read while the database stores the batch before.
+  const names = paths.map((p) => fileName(options.bucketDir, p));
+  const applied = await options.store.appliedAmong(names);
   let batch: { file: string; events: { event: ChangeEvent; schema: TableSchema }[] }[] = [];
   let batchEvents = 0;
+  let storing: Promise<void> = Promise.resolve();
   const flush = async () => {
+    await storing;
     if (batch.length === 0) return;
-    const { inserted, skipped } = await options.store.applyFiles(batch);
-    total.files += batch.length - skipped.length;
-    total.skipped += skipped.length;
-    total.inserted += inserted;
-    options.logger?.info(
-      { files: batch.length, events: batchEvents, inserted, first: batch[0]!.file },
-      'files applied',
-    );
+    const files = batch;
+    const events = batchEvents;
     batch = [];
     batchEvents = 0;
+    storing = options.store.applyFiles(files).then(({ inserted, skipped }) => {
+      total.files += files.length - skipped.length;
+      total.skipped += skipped.length;
+      total.inserted += inserted;
+      options.logger?.info({ files: files.length, events, inserted, first: files[0]!.file }, 'files applied');
+    });
+    // Surface a failure now if it is already known; otherwise at the next flush.
+    storing.catch(() => undefined);
   };
-  for (const path of paths) {
-    const name = fileName(options.bucketDir, path);
-    if (await options.store.isApplied(name)) {
+  for (const [i, path] of paths.entries()) {
+    const name = names[i]!;
+    if (applied.has(name)) {
       total.skipped++;
       continue;
     }
@@ -119,6 +127,7 @@ export async function applyFiles(
     if (batchEvents >= BATCH_EVENTS || batch.length >= BATCH_FILES) await flush();
   }
   await flush();
+  await storing;
   return total;
 }
 

@@ -170,6 +170,19 @@ export class SqlHistoryStore implements HistoryStore {
     return known;
   }
 
+  async appliedAmong(files: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < files.length; i += 500) {
+      const part = files.slice(i, i + 500);
+      const rows = await this.dialect.rows(
+        `SELECT name FROM ${this.#meta('applied_files')} WHERE name IN (${part.map((_, j) => `$${j + 1}`).join(', ')})`,
+        part,
+      );
+      for (const r of rows) out.add(String(r.name));
+    }
+    return out;
+  }
+
   async isApplied(file: string): Promise<boolean> {
     return (
       (await this.dialect.rows(`SELECT 1 AS x FROM ${this.#meta('applied_files')} WHERE name = $1`, [file]))

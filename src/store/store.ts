@@ -60,6 +60,8 @@ export interface HistoryStore extends AsyncDisposable {
     files: readonly { file: string; events: readonly { event: ChangeEvent; schema: TableSchema }[] }[],
   ): Promise<{ inserted: number; skipped: string[] }>;
   isApplied(file: string): Promise<boolean>;
+  /** Which of these files the store has applied. */
+  appliedAmong(files: readonly string[]): Promise<Set<string>>;
   /**
    * A TRUNCATE at `positionKey`: a tombstone (op TRUNCATE) for every key current just before it.
    * Idempotent and safe to repeat: run it again after files with earlier changes arrive late.
