@@ -1,12 +1,20 @@
 import { join, resolve } from 'node:path';
 import { applyBucket, retryDeadLetters } from '../apply/index.ts';
+import { runApplyWorker } from '../apply/worker.ts';
+import { ConfigError } from '../core/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
 import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 
 /** `tabletime apply --data-dir DIR [--store URL]`: applies every change file not applied yet, then exits. */
 export async function applyCommand(
-  opts: { dataDir: string; store?: string; retryDeadLetters?: boolean },
+  opts: {
+    dataDir: string;
+    store?: string;
+    retryDeadLetters?: boolean;
+    notifications?: string;
+    sweepInterval?: string;
+  },
   out: NodeJS.WritableStream,
 ): Promise<number> {
   const dataDir = resolve(opts.dataDir);
@@ -17,6 +25,26 @@ export async function applyCommand(
     deadLetterDir: join(dataDir, 'dead-letters'),
     logger: createLogger(),
   };
+  if (opts.notifications) {
+    if (!opts.notifications.startsWith('nats://'))
+      throw new ConfigError(
+        'NOTIFY',
+        `--notifications takes nats://host:port/subject (Pub/Sub is not built yet), not '${opts.notifications.split(':')[0]}:'`,
+      );
+    // A worker: runs until SIGINT/SIGTERM, then finishes the batch in hand.
+    const controller = new AbortController();
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
+    const sweep = opts.sweepInterval === undefined ? undefined : Number(opts.sweepInterval) * 1000;
+    if (sweep !== undefined && !(sweep > 0))
+      throw new ConfigError('USAGE', `--sweep-interval takes seconds, not '${opts.sweepInterval}'`);
+    await runApplyWorker({
+      ...options,
+      notifications: opts.notifications,
+      signal: controller.signal,
+      sweepMs: sweep,
+    });
+    return 0;
+  }
   if (opts.retryDeadLetters) {
     const retried = await retryDeadLetters(options);
     out.write(

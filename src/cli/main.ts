@@ -160,9 +160,25 @@ program
     '--retry-dead-letters',
     'apply the dead letters again, once their cause is fixed (exit 1 while some stay bad)',
   )
-  .action(async (opts: { dataDir: string; store?: string; retryDeadLetters?: boolean }) => {
-    process.exitCode = await applyCommand(opts, process.stdout);
-  });
+  .option(
+    '--notifications <url>',
+    'run as one of N workers on a shared NATS JetStream consumer: nats://host:port/subject (until stopped)',
+  )
+  .option(
+    '--sweep-interval <seconds>',
+    'with --notifications: how often to apply files no notification named (default 30)',
+  )
+  .action(
+    async (opts: {
+      dataDir: string;
+      store?: string;
+      retryDeadLetters?: boolean;
+      notifications?: string;
+      sweepInterval?: string;
+    }) => {
+      process.exitCode = await applyCommand(opts, process.stdout);
+    },
+  );
 
 program
   .command('query')

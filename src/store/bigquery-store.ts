@@ -113,6 +113,7 @@ function paramsOf(params: readonly SqlParam[]): {
 }
 
 export class BigQueryDialect implements SqlDialect {
+  readonly skipExistingKey = '';
   readonly name = 'bigquery';
   readonly textType = 'STRING';
   readonly now = 'CURRENT_TIMESTAMP()';

@@ -39,6 +39,11 @@ export interface SqlDialect {
   alterToText(database: string, table: string, column: string): string;
   /** Creates an all-text staging table, fills it with `rows`, and returns its name to select from. */
   stage(table: string, columns: readonly string[], rows: readonly (string | null)[][]): Promise<string>;
+  /**
+   * What ends an INSERT that must skip a row whose primary key exists ('ON CONFLICT DO NOTHING'),
+   * or '' where keys are not enforced (BigQuery): two workers may mark the same file applied.
+   */
+  readonly skipExistingKey: string;
   /** The current time, as SQL. */
   readonly now: string;
   /** The MD5 of a text expression as lower-case hex, as SQL. */

@@ -240,10 +240,12 @@ export class SqlHistoryStore implements HistoryStore {
         if (items.length > 0) inserted += await this.#load(p.schema, p.columns, items);
       }
       for (const { file, events } of files.filter((f) => !known.has(f.file)))
-        await d.rows(`INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})`, [
-          file,
-          events.length,
-        ]);
+        // Another worker may have applied the same file meanwhile: its versions were skipped above
+        // (same ids), and its marker is skipped here.
+        await d.rows(
+          `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now}) ${d.skipExistingKey}`,
+          [file, events.length],
+        );
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);

@@ -8,6 +8,7 @@ export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
  * now(), md5()). Each concrete dialect adds its connection, types, casts and loading.
  */
 export abstract class StandardSqlDialect implements SqlDialect {
+  readonly skipExistingKey = 'ON CONFLICT DO NOTHING';
   abstract readonly name: string;
   abstract readonly textType: string;
   abstract run(sql: string): Promise<void>;

@@ -85,7 +85,7 @@ function exited(child: ChildProcess): Promise<number | null> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The source's tables read inside one consistent snapshot, with the snapshot's binlog position. */
-interface Recorded {
+export interface Recorded {
   readonly pos: { logFile: string; logPosition: number };
   readonly tables: Map<string, { schema: TableSchema; lines: Map<string, string> }>;
 }
@@ -97,7 +97,7 @@ async function linesOfSource(conn: Connection, schema: TableSchema): Promise<Map
   return linesOfRows(rows, schema, schema.columns);
 }
 
-async function recordSource(conn: Connection): Promise<Recorded> {
+export async function recordSource(conn: Connection): Promise<Recorded> {
   const pos = await openSnapshot(conn);
   try {
     const tables = new Map<string, { schema: TableSchema; lines: Map<string, string> }>();
@@ -125,7 +125,7 @@ async function linesOfHistory(
   return out;
 }
 
-interface Tally {
+export interface Tally {
   lost: number;
   duplicated: number;
   mismatched: number;
@@ -157,7 +157,7 @@ function compareLines(
   }
 }
 
-async function checkHistory(
+export async function checkHistory(
   label: string,
   store: HistoryStore,
   conn: Connection,
