@@ -243,7 +243,7 @@ export class SqlHistoryStore implements HistoryStore {
         // Another worker may have applied the same file meanwhile: its versions were skipped above
         // (same ids), and its marker is skipped here.
         await d.rows(
-          `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now}) ${d.skipExistingKey}`,
+          `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})${d.skipExistingKey ? ` ${d.skipExistingKey}` : ''}`,
           [file, events.length],
         );
       await d.commit();
