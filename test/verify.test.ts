@@ -129,7 +129,9 @@ describe('tabletime verify and as-of a position', () => {
     const conn = await db.connect();
     try {
       const state = async () => ({
-        a: JSON.stringify(await db.query('SELECT id, v FROM shop.a WHERE id IN (1, 2) ORDER BY id')),
+        a: JSON.stringify(
+          await db.query('SELECT id, v FROM shop.a WHERE id IN (900001, 900002) ORDER BY id'),
+        ),
         k: JSON.stringify(
           (
             await db.query<{ n: string; note: string }>(
@@ -138,10 +140,12 @@ describe('tabletime verify and as-of a position', () => {
           ).map((r) => ({ n: Number(r.n), note: r.note })),
         ),
       });
+      // Records of this test's own (the first test's writer changes ids up to a few thousand).
+      await conn.query("INSERT INTO shop.a (id, v) VALUES (900001, 'a'), (900002, 'b')");
       // One transaction over both tables, then others right after it (same second: a time cannot
       // tell them apart, a position can).
       await conn.query('BEGIN');
-      await conn.query("UPDATE shop.a SET v = 'tx1' WHERE id IN (1, 2)");
+      await conn.query("UPDATE shop.a SET v = 'tx1' WHERE id IN (900001, 900002)");
       await conn.query("INSERT INTO shop.k VALUES ('p', 1, 'tx1')");
       await conn.query('COMMIT');
       const [[gtid]] = (await conn.query('SELECT @@last_gtid AS g')) as unknown as [{ g: string }[]];
@@ -149,9 +153,9 @@ describe('tabletime verify and as-of a position', () => {
         { File: string; Position: number }[],
       ];
       const atTx1 = await state();
-      await conn.query("UPDATE shop.a SET v = 'tx2' WHERE id = 1");
+      await conn.query("UPDATE shop.a SET v = 'tx2' WHERE id = 900001");
       await conn.query("INSERT INTO shop.k VALUES ('p', 2, 'tx2')");
-      await conn.query('DELETE FROM shop.a WHERE id = 2');
+      await conn.query('DELETE FROM shop.a WHERE id = 900002');
       await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
 
       const asOf = async (table: string, at: string) =>
@@ -174,7 +178,7 @@ describe('tabletime verify and as-of a position', () => {
           .map((l) => JSON.parse(l) as Record<string, unknown>);
       for (const at of [`${master!.File}:${master!.Position}`, gtid!.g]) {
         const a = (await asOf('shop.a', at))
-          .filter((r) => r.id === 1 || r.id === 2)
+          .filter((r) => r.id === 900001 || r.id === 900002)
           .map((r) => ({ id: r.id, v: r.v }));
         const k = (await asOf('shop.k', at))
           .filter((r) => r.region === 'p')
@@ -183,7 +187,7 @@ describe('tabletime verify and as-of a position', () => {
       }
       const now = await asOf('shop.a', `${master!.File}:999999999`);
       assert.deepEqual(
-        now.filter((r) => r.id === 1 || r.id === 2).map((r) => r.v),
+        now.filter((r) => r.id === 900001 || r.id === 900002).map((r) => r.v),
         ['tx2'],
         'a later position sees the later transactions',
       );
