@@ -89,6 +89,7 @@ export async function buildQueryHistory(
     instance.closeSync();
   } else {
     const client = new pg.Client({ connectionString: location });
+    client.on('error', () => undefined); // a dropped connection rejects the query; do not crash
     await client.connect();
     const ts = `to_timestamp((${BASE_US} + i * 1000) / 1e6)`;
     await client.query(
