@@ -98,27 +98,20 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   // Apply: one worker, fed by capture; files are applied in the order they were published.
   const queue: string[] = [];
   const waiter: { wake: (() => void) | null } = { wake: null };
-  // Files handed over and not yet applied (queued or being applied), and who waits for none.
-  // The first unit of work is the catch-up with files written while no apply ran: nothing is
-  // queryable-complete before it is done.
-  let outstanding = 1;
-  // Queue entries handed over and applied so far (the queue is applied in order).
+  // Units of apply work handed over and done so far (the queue is applied in order). The first
+  // unit is the catch-up with files written while no apply ran: nothing is queryable-complete
+  // before it is done. Handed over and not done yet: handedOver - applied.
   let handedOver = 1;
   let applied = 0;
   // Changes in files handed over and not yet applied, by path.
   const eventsOf = new Map<string, number>();
   let eventsPending = 0;
-  const idleWaiters: (() => void)[] = [];
-  const whenIdle = (): Promise<void> =>
-    outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r));
   const done = (path: string | null) => {
-    outstanding--;
     applied++;
     if (path !== null) {
       eventsPending -= eventsOf.get(path) ?? 0;
       eventsOf.delete(path);
     }
-    if (outstanding === 0) for (const resolveIdle of idleWaiters.splice(0)) resolveIdle();
   };
   /** Runs one unit of apply work, retrying what is transient (a store that is down) for a while. */
   const retrying = async (work: () => Promise<unknown>) => {
@@ -166,7 +159,6 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     controller.abort();
   });
   const enqueue = (paths: string[]) => {
-    outstanding += paths.length;
     handedOver += paths.length;
     queue.push(...paths);
     const w = waiter.wake;
@@ -189,7 +181,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const status = async (): Promise<StatusReport> => {
     const cp = await checkpoints.load();
     const src = await sourcePosition().catch(() => null);
-    const pending = outstanding;
+    const pending = handedOver - applied;
     return {
       running: true,
       captured: cp ? { logFile: cp.logFile, logPosition: cp.logPosition, gtid: cp.gtid } : null,
@@ -202,27 +194,6 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       deadLetters: await countDeadLetters(dataDir),
       tables: await reader.tables(),
     };
-  };
-
-  // Every change committed at the source before the call is queryable once capture has passed the
-  // source's position and apply has drained what capture handed over until then.
-  const waitUntilQueryable = async (timeoutMs: number): Promise<boolean> => {
-    const target = await sourcePosition();
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const cp = await checkpoints.load();
-      if (target && cp && ahead(cp, target)) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          whenIdle(),
-          new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now())))),
-        ]);
-        clearTimeout(timer); // a pending timer would keep the process alive after a stop
-        return outstanding === 0;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return false;
   };
 
   // Everything committed at the source before `pos` is in the history once capture's checkpoint
@@ -239,6 +210,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       await new Promise((r) => setTimeout(r, 20));
     }
     return false;
+  };
+  // `wait`: every change committed at the source before the call is queryable.
+  const waitUntilQueryable = async (timeoutMs: number): Promise<boolean> => {
+    const target = await sourcePosition();
+    return target !== null && (await waitApplied(target, timeoutMs));
   };
   const historySide = storeHistorySide(reader, waitApplied);
 
