@@ -9,21 +9,12 @@
  * records into tombstones once every file published before them is applied.
  */
 import { join } from 'node:path';
-import { AckPolicy, type JsMsg, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, type JsMsg, jetstream } from '@nats-io/jetstream';
 import { SchemaRegistry } from '../changefile/index.ts';
-import { sleep, TabletimeError, TransientError } from '../core/index.ts';
-import { parseNatsUrl } from '../notify/index.ts';
+import { sleep, TabletimeError } from '../core/index.ts';
+import { connectStream, parseNatsUrl } from '../notify/index.ts';
 import type { FileNotification } from '../notify/index.ts';
-import {
-  type ApplyOptions,
-  applyBucket,
-  applyFiles,
-  applyTruncates,
-  fileName,
-  listBucket,
-  listTruncateRecords,
-} from './apply.ts';
+import { type ApplyOptions, applyBucket, applyFiles, applyReadyTruncates } from './apply.ts';
 
 export interface WorkerOptions extends ApplyOptions {
   /** nats://host:port/subject[?stream=NAME&consumer=NAME] */
@@ -35,58 +26,13 @@ export interface WorkerOptions extends ApplyOptions {
   readonly sweepMs?: number;
 }
 
-/** The sortable position key a change file's name starts with (`tt_<key>_…`), or null. */
-function positionOfFileName(name: string): string | null {
-  const m = /(?:^|\/)tt_([01]-[0-9-]+)_[0-9a-f]+\.jsonl(?:\.gz)?$/.exec(name);
-  return m ? m[1]!.replaceAll('-', ':') : null;
-}
-
-/**
- * TRUNCATE records whose earlier files are all applied: capture publishes every change before a
- * TRUNCATE ahead of its record, in files whose names start with their first position.
- */
-export async function applyReadyTruncates(options: ApplyOptions): Promise<number> {
-  const records = await listTruncateRecords(options.bucketDir);
-  if (records.length === 0) return 0;
-  const files = (await listBucket(options.bucketDir)).map((p) => fileName(options.bucketDir, p));
-  const applied = await options.store.appliedAmong(files);
-  let added = 0;
-  for (const record of records) {
-    const position = /(\d[\d-]*)-truncate\.json$/.exec(record)?.[1]?.replaceAll('-', ':');
-    if (!position) continue;
-    const before = files.filter((f) => {
-      const p = positionOfFileName(f);
-      return p !== null && p < position;
-    });
-    if (before.every((f) => applied.has(f))) added += await applyTruncates(options, [record]);
-  }
-  return added;
-}
-
 export async function runApplyWorker(options: WorkerOptions): Promise<void> {
   const target = parseNatsUrl(options.notifications);
   const url = new URL(options.notifications);
   const durable = url.searchParams.get('consumer') ?? 'tabletime-apply';
-  let nc: NatsConnection;
-  try {
-    nc = await connect({ servers: target.servers, name: 'tabletime-apply' });
-  } catch (err) {
-    throw new TransientError(
-      'NOTIFY_UNREACHABLE',
-      `cannot reach NATS at ${target.servers}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    );
-  }
+  const { nc, jsm } = await connectStream(target, 'tabletime-apply');
   const log = options.logger?.child({ component: 'apply-worker' });
   try {
-    const jsm = await jetstreamManager(nc);
-    try {
-      await jsm.streams.info(target.stream);
-    } catch {
-      await jsm.streams.add({ name: target.stream, subjects: [target.subject] });
-    }
     try {
       await jsm.consumers.info(target.stream, durable);
     } catch {
@@ -135,7 +81,6 @@ export async function runApplyWorker(options: WorkerOptions): Promise<void> {
       if (Date.now() - lastSweep >= (options.sweepMs ?? 30_000)) {
         lastSweep = Date.now();
         await applyBucket(options);
-        await applyReadyTruncates(options);
       }
     }
   } finally {

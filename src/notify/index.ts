@@ -1,5 +1,5 @@
 export * from './notification.ts';
-export { NatsNotifier, parseNatsUrl, type NatsTarget } from './nats-notifier.ts';
+export { connectStream, NatsNotifier, parseNatsUrl, type NatsTarget } from './nats-notifier.ts';
 import { ConfigError } from '../core/index.ts';
 import { NatsNotifier, parseNatsUrl } from './nats-notifier.ts';
 import type { Notifier } from './notification.ts';

@@ -3,7 +3,7 @@
  * is created when missing; each message's id is the object name, so JetStream drops a second
  * notification for the same file within its duplicate window.
  */
-import { jetstreamManager, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstreamManager, jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, TransientError } from '../core/index.ts';
 import type { FileNotification, Notifier } from './notification.ts';
@@ -31,6 +31,33 @@ export function parseNatsUrl(url: string): NatsTarget {
   };
 }
 
+/**
+ * Connects to NATS and makes sure the target's stream exists (capture publishes to it, apply
+ * workers consume from it; whichever starts first creates it).
+ */
+export async function connectStream(
+  target: NatsTarget,
+  name: string,
+): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: target.servers, name });
+  } catch (err) {
+    throw new TransientError(
+      'NOTIFY_UNREACHABLE',
+      `cannot reach NATS at ${target.servers}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(target.stream);
+  } catch {
+    await jsm.streams.add({ name: target.stream, subjects: [target.subject] });
+  }
+  return { nc, jsm };
+}
+
 export class NatsNotifier implements Notifier {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
@@ -43,22 +70,7 @@ export class NatsNotifier implements Notifier {
   }
 
   static async open(target: NatsTarget): Promise<NatsNotifier> {
-    let nc: NatsConnection;
-    try {
-      nc = await connect({ servers: target.servers, name: 'tabletime-capture' });
-    } catch (err) {
-      throw new TransientError(
-        'NOTIFY_UNREACHABLE',
-        `cannot reach NATS at ${target.servers}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    const jsm = await jetstreamManager(nc);
-    try {
-      await jsm.streams.info(target.stream);
-    } catch {
-      await jsm.streams.add({ name: target.stream, subjects: [target.subject] });
-    }
+    const { nc } = await connectStream(target, 'tabletime-capture');
     return new NatsNotifier(nc, jetstream(nc), target.subject);
   }
 
