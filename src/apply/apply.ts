@@ -149,13 +149,38 @@ export async function listBucket(bucketDir: string): Promise<string[]> {
 
 /** Applies every file of the bucket the store does not have yet (what apply does on start). */
 export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
-  // TRUNCATE records seen before the files are listed: capture publishes every change before a
-  // TRUNCATE ahead of its record, so the listing holds them all, and the tombstones are computed
-  // over the complete history before it. A record that appears later waits for the next pass.
-  const truncates = await listTruncateRecords(options.bucketDir);
   const total = await applyFiles(await listBucket(options.bucketDir), options);
-  await applyTruncates(options, truncates);
+  // A TRUNCATE whose earlier files are all applied now; one published meanwhile waits its turn.
+  await applyReadyTruncates(options);
   return total;
+}
+
+/** The sortable position key a change file's name starts with (`tt_<key>_…`), or null. */
+function positionOfFileName(name: string): string | null {
+  const m = /(?:^|\/)tt_([01]-[0-9-]+)_[0-9a-f]+\.jsonl(?:\.gz)?$/.exec(name);
+  return m ? m[1]!.replaceAll('-', ':') : null;
+}
+
+/**
+ * TRUNCATE records whose earlier files are all applied: capture publishes every change before a
+ * TRUNCATE ahead of its record, in files whose names start with their first position.
+ */
+export async function applyReadyTruncates(options: ApplyOptions): Promise<number> {
+  const records = await listTruncateRecords(options.bucketDir);
+  if (records.length === 0) return 0;
+  const files = (await listBucket(options.bucketDir)).map((p) => fileName(options.bucketDir, p));
+  const applied = await options.store.appliedAmong(files);
+  let added = 0;
+  for (const record of records) {
+    const position = /(\d[\d-]*)-truncate\.json$/.exec(record)?.[1]?.replaceAll('-', ':');
+    if (!position) continue;
+    const before = files.filter((f) => {
+      const p = positionOfFileName(f);
+      return p !== null && p < position;
+    });
+    if (before.every((f) => applied.has(f))) added += await applyTruncates(options, [record]);
+  }
+  return added;
 }
 
 interface DeadLetterRecord {
