@@ -305,7 +305,8 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             await writer.write(c.event, c.schema);
             changes++;
           }
-          if (tx.ddl && ddlEffects(tx.ddl.sql, tx.ddl.database).length > 0) {
+          const effects = tx.ddl ? ddlEffects(tx.ddl.sql, tx.ddl.database) : [];
+          if (effects.length > 0) {
             // Every change before a DDL statement is published (and handed over) before its
             // record, so whoever sees the record can have every earlier change first: a TRUNCATE's
             // tombstones are right only over the complete history before it. The checkpoint stays
@@ -320,7 +321,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             commitTimestampUs: tx.commitTimestampUs,
           };
           if (tx.ddl) {
-            for (const effect of ddlEffects(tx.ddl.sql, tx.ddl.database)) {
+            for (const effect of effects) {
               const touches = [effect.table, ...(effect.renamedTo ? [effect.renamedTo] : [])].filter((t) =>
                 include(t.database, t.table),
               );

@@ -47,12 +47,9 @@ export function bucketWaitApplied(store: HistoryStore, dataDir: string): WaitApp
         }
       }
       if (files) {
-        let all = true;
-        for (const f of files) {
-          if (!applied.has(f) && (await store.isApplied(f))) applied.add(f);
-          all &&= applied.has(f);
-        }
-        if (all) return true;
+        const missing = files.filter((f) => !applied.has(f));
+        for (const f of await store.appliedAmong(missing)) applied.add(f);
+        if (missing.every((f) => applied.has(f))) return true;
       }
       await sleep(100);
     }
