@@ -145,6 +145,21 @@ async function untilCheckpoint(
   }
 }
 
+/** Until the `run` on `dataDir` answers `wait` with everything queryable (polling every `pollMs`). */
+async function untilQueryable(
+  dataDir: string,
+  run: { child: ChildProcess; errors: () => string },
+  timeoutMs: number,
+  pollMs: number,
+): Promise<void> {
+  for (;;) {
+    const w = await askRunning(dataDir, 'wait', { timeoutMs }, timeoutMs + 10_000);
+    if (w?.exitCode === 0) return;
+    if (run.child.exitCode !== null) throw new Error(`run exited early: ${run.errors()}`);
+    await sleep(pollMs);
+  }
+}
+
 async function master(conn: Connection): Promise<{ logFile: string; logPosition: number }> {
   const [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [
     { File: string; Position: number }[],
@@ -288,12 +303,7 @@ async function main(): Promise<void> {
     );
     await untilCheckpoint(dirC, null, c0);
     await untilCheckpoint(dirE, null, e0);
-    for (;;) {
-      const w = await askRunning(dirE, 'wait', { timeoutMs: 60_000 }, 70_000);
-      if (w?.exitCode === 0) break;
-      if (e0.child.exitCode !== null) throw new Error(`run exited early: ${e0.errors()}`);
-      await sleep(200);
-    }
+    await untilQueryable(dirE, e0, 60_000, 200);
     await c0.stop();
     await e0.stop();
     const start = await master(conn);
@@ -421,12 +431,7 @@ async function main(): Promise<void> {
       ['run', '--source', db.url, '--tables', 'bench.t,bench.tick', '--data-dir', dirE],
       join(work, 'e1.log'),
     );
-    for (;;) {
-      const w = await askRunning(dirE, 'wait', { timeoutMs: 600_000 }, 610_000);
-      if (w?.exitCode === 0) break;
-      if (e1.child.exitCode !== null) throw new Error(`run exited early: ${e1.errors()}`);
-      await sleep(50);
-    }
+    await untilQueryable(dirE, e1, 600_000, 50);
     const em = await e1.measure();
     const drainRate = changes / em.seconds;
     add({

@@ -10,7 +10,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runTabletime, spawnTabletime } from './support/cli.ts';
+import { runTabletime, spawnTabletime, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { startCapture } from './support/capture.ts';
 import { Writable } from 'node:stream';
@@ -234,15 +234,7 @@ describe('hostile and bad input', () => {
     });
     child.stderr!.on('data', (d: Buffer) => (seen += d.toString()));
     try {
-      for (let i = 0; ; i++) {
-        try {
-          seen += (await runTabletime(['wait', '--data-dir', dir, '--timeout', '30'])).stdout;
-          break;
-        } catch (err) {
-          if (i > 100) throw err;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      seen += await untilRunAnswers(dir, () => seen, 100);
       await db.query("UPDATE shop.t SET name = 'uno' WHERE id = 1");
       seen += (await runTabletime(['wait', '--data-dir', dir, '--timeout', '30'])).stdout;
       seen += (await runTabletime(['status', '--data-dir', dir, '--json'])).stdout;

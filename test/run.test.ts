@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runTabletime, spawnTabletime } from './support/cli.ts';
+import { runTabletime, spawnTabletime, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 import { Workload } from './support/workload.ts';
@@ -64,20 +64,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       try {
-        // wait answers only once run is up; retry until it does (run starts in about a second).
-        const waitUntil = async () => {
-          for (let i = 0; i < 100; i++) {
-            try {
-              await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
-              return;
-            } catch (err) {
-              if (!/NOT_RUNNING/.test((err as { stderr?: string }).stderr ?? '')) throw err;
-              await new Promise((r) => setTimeout(r, 100));
-            }
-          }
-          throw new Error(`run never answered: ${stderr}`);
-        };
-        await waitUntil();
+        await untilRunAnswers(dataDir, () => stderr, 100);
         await workload.run(conn, 30);
         await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
 

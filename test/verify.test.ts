@@ -10,22 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { runTabletime, spawnTabletime } from './support/cli.ts';
+import { runTabletime, spawnTabletime, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { seededRandom, testSeed } from './support/random.ts';
-
-async function untilRunAnswers(dataDir: string, stderr: () => string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
-      return;
-    } catch (err) {
-      if (!/NOT_RUNNING/.test((err as { stderr?: string }).stderr ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`run never answered: ${stderr()}`);
-}
 
 describe('tabletime verify and as-of a position', () => {
   let db: TestMariadb;
@@ -54,7 +41,7 @@ describe('tabletime verify and as-of a position', () => {
       { TABLETIME_LOG_LEVEL: 'warn' },
     );
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await untilRunAnswers(dataDir, () => stderr);
+    await untilRunAnswers(dataDir, () => stderr, 200);
   });
   after(async () => {
     child?.kill('SIGTERM');

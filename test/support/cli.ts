@@ -19,3 +19,19 @@ export function spawnTabletime(args: string[], env: Record<string, string> = {})
     env: { ...process.env, ...env },
   });
 }
+
+/**
+ * Waits until a `tabletime run` on `dataDir` answers (it starts in about a second) and everything
+ * committed so far is queryable; returns `wait`'s output. `stderr` tells why, if it never answers.
+ */
+export async function untilRunAnswers(dataDir: string, stderr: () => string, tries: number): Promise<string> {
+  for (let i = 0; i < tries; i++) {
+    try {
+      return (await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30'])).stdout;
+    } catch (err) {
+      if (!/NOT_RUNNING/.test((err as { stderr?: string }).stderr ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`run never answered: ${stderr()}`);
+}
