@@ -307,8 +307,9 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     await waitForCheckpoint(dirB, quiet, 120_000);
     log(`snapshots taken at ${quiet.logFile}:${quiet.logPosition}`);
 
-    // The writer and the recorder, paused (between transactions) while MariaDB restarts.
-    const pause: { until: Promise<void> | null } = { until: null };
+    // The writer and the recorder, paused (between transactions) while MariaDB restarts: `busy`
+    // counts those using the server right now, and a restart waits for it to reach 0.
+    const pause: { until: Promise<void> | null; busy: number } = { until: null, busy: 0 };
     let stopping = false;
     let progress = 0;
     const recorded: Recorded[] = [];
@@ -323,7 +324,12 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
           await conn.query("SET time_zone = '+00:00'");
           continue;
         }
-        await workload.transaction(conn, progress);
+        pause.busy++;
+        try {
+          await workload.transaction(conn, progress);
+        } finally {
+          pause.busy--;
+        }
         await sleep(between(0, 4));
       }
       await conn.end();
@@ -332,19 +338,26 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       while (!stopping) {
         await sleep(between(500, 1500));
         if (pause.until || stopping) continue;
-        const conn = await db.connect();
+        pause.busy++;
         try {
-          await prepareExactReads(conn);
-          recorded.push(await recordSource(conn));
+          const conn = await db.connect();
+          try {
+            await prepareExactReads(conn);
+            recorded.push(await recordSource(conn));
+          } finally {
+            await conn.end();
+          }
         } finally {
-          await conn.end();
+          pause.busy--;
         }
       }
     })();
     const restartMariadb = async (kill9: boolean) => {
       let resume!: () => void;
       pause.until = new Promise<void>((r) => (resume = r));
-      await sleep(50); // the writer finishes its transaction
+      // The writer finishes its transaction and the recorder its reading: a restart under either
+      // would leave a transaction whose outcome is unknown, or crash the recorder.
+      while (pause.busy > 0) await sleep(10);
       await db.restart({ kill9 });
       faults[kill9 ? 'mariadb kill -9 + restart' : 'mariadb clean restart']++;
       pause.until = null;
