@@ -206,6 +206,37 @@ describe('hostile and bad input', () => {
     }
   });
 
+  it('a bad --bucket or --notifications: one line, exit 2, before anything is opened or created', async () => {
+    const fresh = join(dataDir, 'not-created');
+    await assert.rejects(
+      runTabletime(['apply', '--data-dir', fresh, '--notifications', 'pubsub://my-project/sub']),
+      setupError('USAGE', /--bucket gs:\/\//),
+    );
+    await assert.rejects(
+      runTabletime(['apply', '--data-dir', fresh, '--bucket', 's3://x']),
+      setupError('BUCKET', /gs:\/\/BUCKET/),
+    );
+    await assert.rejects(
+      runTabletime(['apply', '--data-dir', fresh, '--notifications', 'amqp://h/q', '--bucket', '/tmp']),
+      setupError('NOTIFY', /pubsub:\/\/PROJECT\/SUBSCRIPTION/),
+    );
+    await assert.rejects(
+      runTabletime([
+        'capture',
+        '--data-dir',
+        fresh,
+        '--tables',
+        'shop.t',
+        '--source',
+        db.url,
+        '--notify',
+        'pubsub://p/s',
+      ]),
+      setupError('NOTIFY', /notification config/),
+    );
+    await assert.rejects(readdir(fresh), /ENOENT/);
+  });
+
   it('a data dir that belongs to another source is refused by capture and verify', async () => {
     await using other = await startTestMariadb();
     await other.query('CREATE DATABASE shop');

@@ -1,12 +1,14 @@
 /**
  * Scale-out: three `apply` workers share one durable NATS JetStream consumer and write to
  * PostgreSQL while capture notifies each file; two workers are killed -9 mid-run and restarted.
+ * As on separate machines, each process has its own data dir and the files travel through a
+ * shared bucket folder (`--bucket`): capture uploads them, workers download what they apply.
  * The history must equal the source exactly (the fault suite's checks): nothing lost, doubled or
  * changed, TRUNCATE tombstones included.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -55,6 +57,8 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
       await conn.query("SET time_zone = '+00:00'");
       await workload.preload(conn, 40);
       const subject = `${nats.url}/tt.files?stream=TT`;
+      const shared = join(dir, 'shared');
+      await mkdir(shared);
       start([
         'capture',
         '--source',
@@ -65,15 +69,20 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
         dir,
         '--notify',
         subject,
+        '--bucket',
+        shared,
         '--flush-interval-ms',
         '100',
       ]);
       await waitForCheckpoint(dir, await masterPosition(db));
+      let workerDirs = 0;
       const worker = () =>
         start([
           'apply',
           '--data-dir',
-          dir,
+          join(dir, `worker-${workerDirs++}`),
+          '--bucket',
+          shared,
           '--store',
           pg.url,
           '--notifications',
@@ -107,7 +116,7 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
 
       // Every published file applied (by notification, or by a worker's sweep), then compare.
       await using store = await PostgresStore.open(pg.url);
-      const bucket = join(dir, 'bucket');
+      const bucket = shared;
       const deadline = Date.now() + 60_000;
       for (;;) {
         const files = (await listBucket(bucket)).map((p) => fileName(bucket, p));
@@ -143,6 +152,9 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
         `seed ${seed}:\n${tally.problems.slice(0, 20).join('\n')}`,
       );
       assert.ok(workload.truncated, 'the workload truncated a table');
+      // Capture moved every file to the shared bucket; none is left only on its own disk.
+      assert.deepEqual(await listBucket(join(dir, 'bucket')), []);
+      assert.ok((await listBucket(shared)).length > 10, 'files reached the shared bucket');
       // The notifications were used (not only the sweeps). How the broker spreads them over the
       // workers depends on timing, so it is printed, not asserted.
       const busy = logs.slice(1).filter((l) => /notified files applied/.test(l)).length;

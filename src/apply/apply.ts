@@ -15,6 +15,14 @@ import {
   readChangeFile,
   SchemaRegistry,
 } from '../changefile/index.ts';
+import {
+  dropObjects,
+  fetchObjects,
+  isChangeFileName,
+  listLocalObjects,
+  type RemoteBucket,
+  syncMeta,
+} from '../bucket/index.ts';
 import type { ChangeEvent, TableSchema } from '../core/index.ts';
 import type { HistoryStore } from '../store/index.ts';
 
@@ -22,6 +30,11 @@ export interface ApplyOptions {
   readonly store: HistoryStore;
   /** The bucket the files are in (its schema registry types our files). */
   readonly bucketDir: string;
+  /**
+   * A shared bucket (`--bucket gs://…` or a shared folder): files are downloaded into `bucketDir`
+   * to be applied, then removed from it.
+   */
+  readonly remote?: RemoteBucket;
   /** Where dead letters go: one JSON line each, in a file named after the change file. */
   readonly deadLetterDir: string;
   readonly columnHints?: ColumnHints;
@@ -133,23 +146,55 @@ export async function applyFiles(
 
 /** Every change file in the bucket, in name order (tabletime's own folder left out). */
 export async function listBucket(bucketDir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(bucketDir, { withFileTypes: true, recursive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+  return (await listLocalObjects(bucketDir))
+    .filter(isChangeFileName)
+    .map((name) => join(bucketDir, ...name.split('/')));
+}
+
+/** The names of every change file in the bucket (the shared one when there is one). */
+async function changeFileNames(options: ApplyOptions): Promise<string[]> {
+  if (options.remote) return (await options.remote.list('')).filter(isChangeFileName);
+  return (await listBucket(options.bucketDir)).map((p) => fileName(options.bucketDir, p));
+}
+
+/** Shared-bucket files downloaded and applied at a time. */
+const FETCH_FILES = 200;
+
+/**
+ * Applies change files given by name: straight from the bucket folder, or downloaded from the
+ * shared bucket (with the schemas and DDL records they need) and removed once applied.
+ */
+export async function applyNamed(
+  names: readonly string[],
+  options: ApplyOptions,
+  registry = new SchemaRegistry(options.bucketDir),
+): Promise<ApplyResult> {
+  const { remote } = options;
+  if (!remote)
+    return applyFiles(
+      names.map((n) => join(options.bucketDir, ...n.split('/'))),
+      options,
+      registry,
+    );
+  await syncMeta(remote, options.bucketDir);
+  const applied = await options.store.appliedAmong(names);
+  const pending = names.filter((n) => !applied.has(n));
+  const total = { files: 0, skipped: names.length - pending.length, events: 0, inserted: 0, deadLetters: 0 };
+  for (let i = 0; i < pending.length; i += FETCH_FILES) {
+    const paths = await fetchObjects(remote, options.bucketDir, pending.slice(i, i + FETCH_FILES));
+    try {
+      const r = await applyFiles(paths, options, registry);
+      for (const k of Object.keys(total) as (keyof ApplyResult)[]) total[k] += r[k];
+    } finally {
+      await dropObjects(paths);
+    }
   }
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name))
-    .filter((p) => relative(bucketDir, p).split(sep)[0] !== META_DIR)
-    .sort();
+  return total;
 }
 
 /** Applies every file of the bucket the store does not have yet (what apply does on start). */
 export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
-  const total = await applyFiles(await listBucket(options.bucketDir), options);
+  const total = await applyNamed(await changeFileNames(options), options);
   // A TRUNCATE whose earlier files are all applied now; one published meanwhile waits its turn.
   await applyReadyTruncates(options);
   return total;
@@ -168,7 +213,7 @@ function positionOfFileName(name: string): string | null {
 export async function applyReadyTruncates(options: ApplyOptions): Promise<number> {
   const records = await listTruncateRecords(options.bucketDir);
   if (records.length === 0) return 0;
-  const files = (await listBucket(options.bucketDir)).map((p) => fileName(options.bucketDir, p));
+  const files = await changeFileNames(options);
   const applied = await options.store.appliedAmong(files);
   let added = 0;
   for (const record of records) {

@@ -46,6 +46,12 @@ export interface CaptureOptions {
   readonly onDdl?: (effect: DdlEffect, record: string) => void | Promise<void>;
   /** Called with each batch of files once they are durable, before the checkpoint moves past them. */
   readonly onFiles?: (files: readonly CompletedFile[]) => void | Promise<void>;
+  /**
+   * Called whenever files or records were published in the bucket folder, before they are
+   * announced and before the checkpoint moves past them (`--bucket` uploads them here). Unlike
+   * a notification, a failure here stops the checkpoint: capture retries from it.
+   */
+  readonly onDurable?: () => Promise<void>;
 }
 
 /**
@@ -106,6 +112,7 @@ async function prepare(
     }
     const finish = async ({ next, files }: PendingPublish) => {
       const moved = await publishStaged(stagingDir, bucketDir);
+      await options.onDurable?.();
       // Announce the snapshot's files like any others, before the checkpoint moves past them.
       await announce(options, log, files);
       await checkpoints.save(next);
@@ -242,6 +249,8 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
     try {
       checkpoint = await prepare(options, checkpoint, include, log, everConnected);
       everConnected = true;
+      // Files a crash left published here but not uploaded yet (--bucket).
+      await options.onDurable?.();
       writer = new ChangeFileWriter({
         bucketDir,
         maxFileBytes: options.maxFileBytes,
@@ -259,6 +268,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
       );
       const flush = async () => {
         const files = await writer!.finalizeAll();
+        if (files.length > 0) await options.onDurable?.();
         // Before the checkpoint moves: a crash here re-writes (and re-announces) these changes,
         // it never leaves a durable file unannounced.
         await announce(options, log, files);
@@ -331,6 +341,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
                 gtid: tx.gtid,
                 commitTimestampUs: tx.commitTimestampUs,
               });
+              await options.onDurable?.();
               await options.onDdl?.(effect, record);
               // A table that appears under a selected name starts its history here.
               const appeared = effect.kind === 'CREATE' ? effect.table : effect.renamedTo;

@@ -1,7 +1,10 @@
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { applyBucket, retryDeadLetters } from '../apply/index.ts';
 import { runApplyWorker } from '../apply/worker.ts';
 import { ConfigError } from '../core/index.ts';
+import { checkNotificationsUrl } from '../notify/index.ts';
+import { openRemoteBucket, parseBucketUrl } from '../bucket/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
 import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
@@ -14,32 +17,40 @@ export async function applyCommand(
     retryDeadLetters?: boolean;
     notifications?: string;
     sweepInterval?: string;
+    bucket?: string;
   },
   out: NodeJS.WritableStream,
 ): Promise<number> {
   const dataDir = resolve(opts.dataDir);
+  // Setup mistakes first, before anything is opened.
+  if (opts.notifications?.startsWith('pubsub://') && !opts.bucket)
+    throw new ConfigError(
+      'USAGE',
+      '--notifications pubsub://… names objects of a Cloud Storage bucket: give it with --bucket gs://BUCKET[/prefix]',
+    );
+  if (opts.notifications) checkNotificationsUrl(opts.notifications);
+  const sweep = opts.sweepInterval === undefined ? undefined : Number(opts.sweepInterval) * 1000;
+  if (sweep !== undefined && !(sweep > 0))
+    throw new ConfigError('USAGE', `--sweep-interval takes seconds, not '${opts.sweepInterval}'`);
+  const remote = opts.bucket ? await openRemoteBucket(opts.bucket) : undefined;
+  // A worker on a new machine starts with an empty data dir (DuckDB does not create folders).
+  await mkdir(dataDir, { recursive: true });
   await using store = await openStore(dataDir, opts.store);
   const options = {
     store,
+    remote,
     bucketDir: bucketDirOf(dataDir),
     deadLetterDir: join(dataDir, 'dead-letters'),
     logger: createLogger(),
   };
   if (opts.notifications) {
-    if (!opts.notifications.startsWith('nats://'))
-      throw new ConfigError(
-        'NOTIFY',
-        `--notifications takes nats://host:port/subject (Pub/Sub is not built yet), not '${opts.notifications.split(':')[0]}:'`,
-      );
     // A worker: runs until SIGINT/SIGTERM, then finishes the batch in hand.
     const controller = new AbortController();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
-    const sweep = opts.sweepInterval === undefined ? undefined : Number(opts.sweepInterval) * 1000;
-    if (sweep !== undefined && !(sweep > 0))
-      throw new ConfigError('USAGE', `--sweep-interval takes seconds, not '${opts.sweepInterval}'`);
     await runApplyWorker({
       ...options,
       notifications: opts.notifications,
+      bucketPrefix: bucketPrefixOf(opts.bucket),
       signal: controller.signal,
       sweepMs: sweep,
     });
@@ -59,4 +70,11 @@ export async function applyCommand(
       `${result.deadLetters > 0 ? ` in ${join(dataDir, 'dead-letters')}` : ''}\n`,
   );
   return 0;
+}
+
+/** The object prefix Pub/Sub notifications carry for `--bucket gs://bucket/prefix`. */
+function bucketPrefixOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const target = parseBucketUrl(url);
+  return target.kind === 'gcs' ? target.prefix : undefined;
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { BucketUploader, openRemoteBucket } from '../bucket/index.ts';
 import { bucketDirOf, runCapture } from '../capture/index.ts';
 import { notificationOf, openNotifier } from '../notify/index.ts';
 import { createLogger } from './logger.ts';
@@ -15,6 +16,7 @@ export interface CaptureCommandOptions {
   snapshot?: boolean;
   snapshotChunkRows?: string;
   notify?: string;
+  bucket?: string;
 }
 
 /** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
@@ -30,7 +32,11 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
   const dataDir = resolve(opts.dataDir);
   const notifier = opts.notify ? await openNotifier(opts.notify) : null;
   const bucket = bucketDirOf(dataDir);
+  const uploader = opts.bucket
+    ? new BucketUploader(bucket, await openRemoteBucket(opts.bucket), logger)
+    : null;
   await runCapture({
+    onDurable: uploader ? () => uploader.syncUp().then(() => undefined) : undefined,
     onFiles: notifier ? (files) => notifier.publish(files.map((f) => notificationOf(bucket, f))) : undefined,
     source: resolveSourceUrl(opts),
     tables: opts.tables,

@@ -141,6 +141,10 @@ program
   .option('--server-id <id>', 'replica server id (default: derived from --data-dir)')
   .option('--no-snapshot', 'start at the end of the binlog without reading the tables first')
   .option('--notify <url>', 'announce each new file on NATS JetStream: nats://host:port/subject')
+  .option(
+    '--bucket <url>',
+    'also publish the files to a shared bucket: gs://BUCKET[/prefix] or a shared folder (removed locally once there)',
+  )
   .option('--snapshot-chunk-rows <n>', 'rows per snapshot query (default 10000)')
   .action(async (opts: CaptureCommandOptions) => {
     process.exitCode = await captureCommand(opts);
@@ -162,8 +166,9 @@ program
   )
   .option(
     '--notifications <url>',
-    'run as one of N workers on a shared NATS JetStream consumer: nats://host:port/subject (until stopped)',
+    'run as one of N workers on a shared subscription: nats://host:port/subject or pubsub://PROJECT/SUBSCRIPTION (until stopped)',
   )
+  .option('--bucket <url>', 'read the files from a shared bucket: gs://BUCKET[/prefix] or a shared folder')
   .option(
     '--sweep-interval <seconds>',
     'with --notifications: how often to apply files no notification named (default 30)',
@@ -175,6 +180,7 @@ program
       retryDeadLetters?: boolean;
       notifications?: string;
       sweepInterval?: string;
+      bucket?: string;
     }) => {
       process.exitCode = await applyCommand(opts, process.stdout);
     },

@@ -1,14 +1,21 @@
 export * from './notification.ts';
 export { connectStream, NatsNotifier, parseNatsUrl, type NatsTarget } from './nats-notifier.ts';
+export * from './source.ts';
+
 import { ConfigError } from '../core/index.ts';
 import { NatsNotifier, parseNatsUrl } from './nats-notifier.ts';
 import type { Notifier } from './notification.ts';
 
-/** The notifier for `--notify URL`. GCS/Pub/Sub is not built yet (docs/capture.md). */
+/**
+ * The notifier for `capture --notify URL`. There is no Pub/Sub notifier: with `--bucket gs://…`
+ * Cloud Storage itself publishes each new object to Pub/Sub (the bucket's notification config).
+ */
 export async function openNotifier(url: string): Promise<Notifier> {
   if (url.startsWith('nats://')) return NatsNotifier.open(parseNatsUrl(url));
   throw new ConfigError(
     'NOTIFY',
-    `--notify takes nats://host:port/subject; '${url.split(':')[0]}:' is not supported yet`,
+    url.startsWith('pubsub://')
+      ? `--notify takes nats://host:port/subject; for Pub/Sub, write to --bucket gs://… and let the bucket's notification config publish (deploy/terraform/stream)`
+      : `--notify takes nats://host:port/subject, not '${url.split(':')[0]}:'`,
   );
 }

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, open, readdir } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { publishFile } from '../changefile/fs-durable.ts';
+import { ConfigError } from '../core/index.ts';
+import type { RemoteBucket } from './bucket.ts';
+
+/**
+ * A folder the machines share (NFS, a mounted volume): objects are files, published by a rename
+ * so that a reader never sees half of one.
+ */
+export class FolderBucket implements RemoteBucket {
+  readonly url: string;
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.url = dir;
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.#dir, { withFileTypes: true, recursive: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ConfigError(
+          'BUCKET',
+          `the bucket folder ${this.#dir} does not exist: create it, or fix --bucket`,
+        );
+      }
+      throw err;
+    }
+    return entries
+      .filter((e) => e.isFile() && !e.name.startsWith('.'))
+      .map((e) => relative(this.#dir, join(e.parentPath, e.name)).split(sep).join('/'))
+      .filter((name) => name.startsWith(prefix))
+      .sort();
+  }
+
+  async download(name: string, localPath: string): Promise<void> {
+    const tmp = join(dirname(localPath), `.${randomBytes(6).toString('hex')}.download`);
+    await mkdir(dirname(localPath), { recursive: true });
+    await copyDurable(join(this.#dir, ...name.split('/')), tmp);
+    await publishFile(tmp, localPath);
+  }
+
+  async upload(localPath: string, name: string): Promise<void> {
+    const target = join(this.#dir, ...name.split('/'));
+    const tmp = join(this.#dir, `.${randomBytes(6).toString('hex')}.upload`);
+    await copyDurable(localPath, tmp);
+    await publishFile(tmp, target);
+  }
+}
+
+/** A copy whose bytes are on disk before it is renamed into place. */
+async function copyDurable(from: string, to: string): Promise<void> {
+  await copyFile(from, to);
+  const handle = await open(to, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

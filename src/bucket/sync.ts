@@ -1,0 +1,124 @@
+/**
+ * Moving objects between the local copy of the bucket (`DATA_DIR/bucket`) and the shared one.
+ *
+ * Capture writes into its local copy as always; before its checkpoint moves past a file, the
+ * file is uploaded and then removed locally (`BucketUploader.syncUp`). A crash between the two
+ * uploads it again on the next start (the same object, the same versions: harmless). Schemas go
+ * first, so that whoever sees a change file can read its types; TRUNCATE records go last, after
+ * the files before them.
+ *
+ * Apply downloads what it is about to apply (`fetchObjects`) and the schemas and DDL records
+ * (`syncMeta`), applies it from the local copy, and removes the change files again.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import type { Logger } from 'pino';
+import { META_DIR } from '../changefile/index.ts';
+import type { RemoteBucket } from './bucket.ts';
+
+/** Folders of `_tabletime/` that are shared: the schema registry and the DDL records. */
+const SHARED_META = [`${META_DIR}/schemas/`, `${META_DIR}/ddl/`];
+
+/** True for a change file's name (not under `_tabletime/`). */
+export function isChangeFileName(name: string): boolean {
+  return name.split('/')[0] !== META_DIR;
+}
+
+function isSharedMeta(name: string): boolean {
+  return SHARED_META.some((p) => name.startsWith(p));
+}
+
+/**
+ * Every finished object in a local bucket folder, '/'-separated and sorted: change files and
+ * the shared `_tabletime/` files. Temporary files (dot files, `_tabletime/tmp`, the snapshot's
+ * staging) are left out.
+ */
+export async function listLocalObjects(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => e.isFile() && !e.name.startsWith('.'))
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .filter((name) => isChangeFileName(name) || isSharedMeta(name))
+    .sort();
+}
+
+export class BucketUploader {
+  readonly #localDir: string;
+  readonly #remote: RemoteBucket;
+  readonly #log: Logger | undefined;
+  /** Shared `_tabletime/` files known to be in the remote bucket (they stay local too). */
+  readonly #uploaded = new Set<string>();
+  #seeded = false;
+
+  constructor(localDir: string, remote: RemoteBucket, log?: Logger) {
+    this.#localDir = localDir;
+    this.#remote = remote;
+    this.#log = log;
+  }
+
+  /** Uploads every finished local object the remote bucket lacks; returns the change files moved. */
+  async syncUp(): Promise<number> {
+    if (!this.#seeded) {
+      for (const name of await this.#remote.list(`${META_DIR}/`)) this.#uploaded.add(name);
+      this.#seeded = true;
+    }
+    const names = await listLocalObjects(this.#localDir);
+    const files = names.filter(isChangeFileName);
+    const meta = names.filter((n) => !isChangeFileName(n) && !this.#uploaded.has(n));
+    const schemas = meta.filter((n) => n.startsWith(SHARED_META[0]!));
+    const ddl = meta.filter((n) => !n.startsWith(SHARED_META[0]!));
+    for (const name of schemas) await this.#put(name);
+    for (const name of files) {
+      await this.#remote.upload(this.#local(name), name);
+      await rm(this.#local(name), { force: true });
+    }
+    for (const name of ddl) await this.#put(name);
+    if (files.length > 0 || meta.length > 0) {
+      this.#log?.debug({ files: files.length, meta: meta.length, bucket: this.#remote.url }, 'uploaded');
+    }
+    return files.length;
+  }
+
+  async #put(name: string): Promise<void> {
+    await this.#remote.upload(this.#local(name), name);
+    this.#uploaded.add(name);
+  }
+
+  #local(name: string): string {
+    return join(this.#localDir, ...name.split('/'));
+  }
+}
+
+/** Downloads the schemas and DDL records the local copy lacks. */
+export async function syncMeta(remote: RemoteBucket, localDir: string): Promise<number> {
+  const have = new Set((await listLocalObjects(localDir)).filter((n) => !isChangeFileName(n)));
+  const missing = (await remote.list(`${META_DIR}/`)).filter((n) => isSharedMeta(n) && !have.has(n));
+  for (const name of missing) await remote.download(name, join(localDir, ...name.split('/')));
+  return missing.length;
+}
+
+/** Downloads change files into the local copy; returns their local paths, in the same order. */
+export async function fetchObjects(
+  remote: RemoteBucket,
+  localDir: string,
+  names: readonly string[],
+): Promise<string[]> {
+  const paths: string[] = [];
+  for (const name of names) {
+    const path = join(localDir, ...name.split('/'));
+    await remote.download(name, path);
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** Removes downloaded change files once they are applied. */
+export async function dropObjects(paths: readonly string[]): Promise<void> {
+  for (const p of paths) await rm(p, { force: true });
+}
