@@ -206,7 +206,7 @@ describe('hostile and bad input', () => {
     }
   });
 
-  it('a bad --bucket or --notifications: one line, exit 2, before anything is opened or created', async () => {
+  it('a bad --bucket, --notifications or secret name: one line, exit 2, before anything is opened or created', async () => {
     const fresh = join(dataDir, 'not-created');
     await assert.rejects(
       runTabletime(['apply', '--data-dir', fresh, '--notifications', 'pubsub://my-project/sub']),
@@ -233,6 +233,12 @@ describe('hostile and bad input', () => {
         'pubsub://p/s',
       ]),
       setupError('NOTIFY', /notification config/),
+    );
+    await assert.rejects(
+      runTabletime(['check', '--source', db.url, '--tables', 'shop.t'], {
+        TABLETIME_SOURCE_PASSWORD_SECRET: 'my-project/db-password',
+      }),
+      setupError('SOURCE_SECRET', /projects\/PROJECT\/secrets\/NAME/),
     );
     await assert.rejects(readdir(fresh), /ENOENT/);
   });

@@ -22,6 +22,7 @@ import {
   listLocalObjects,
   type RemoteBucket,
   syncMeta,
+  withTimes,
 } from '../bucket/index.ts';
 import type { ChangeEvent, TableSchema } from '../core/index.ts';
 import type { HistoryStore } from '../store/index.ts';
@@ -157,6 +158,15 @@ async function changeFileNames(options: ApplyOptions): Promise<string[]> {
   return (await listBucket(options.bucketDir)).map((p) => fileName(options.bucketDir, p));
 }
 
+/** The change files created at least `settledMs` ago. */
+async function settledChangeFileNames(options: ApplyOptions, settledMs: number): Promise<string[]> {
+  const infos = options.remote
+    ? (await options.remote.listWithTimes('')).filter((o) => isChangeFileName(o.name))
+    : await withTimes(options.bucketDir, await changeFileNames(options));
+  const before = Date.now() - settledMs;
+  return infos.filter((o) => o.createdMs <= before).map((o) => o.name);
+}
+
 /** Shared-bucket files downloaded and applied at a time. */
 const FETCH_FILES = 200;
 
@@ -192,9 +202,18 @@ export async function applyNamed(
   return total;
 }
 
-/** Applies every file of the bucket the store does not have yet (what apply does on start). */
-export async function applyBucket(options: ApplyOptions): Promise<ApplyResult> {
-  const total = await applyNamed(await changeFileNames(options), options);
+/**
+ * Applies every file of the bucket the store does not have yet (what apply does on start). With
+ * `settledMs`, only files that have been in the bucket that long: an apply worker's sweep leaves
+ * newer files to their notifications, so that N workers starting on a backlog share it instead of
+ * each applying all of it.
+ */
+export async function applyBucket(options: ApplyOptions, settledMs?: number): Promise<ApplyResult> {
+  const names =
+    settledMs === undefined
+      ? await changeFileNames(options)
+      : await settledChangeFileNames(options, settledMs);
+  const total = await applyNamed(names, options);
   // A TRUNCATE whose earlier files are all applied now; one published meanwhile waits its turn.
   await applyReadyTruncates(options);
   return total;

@@ -6,8 +6,8 @@
  * versions are committed, so a worker that dies mid-file has the file redelivered to another, and
  * the store's idempotency (the applied-files marker, the version id as key) makes redelivery
  * harmless. Notifications are a speed-up, not the source of truth: every `sweepMs` a worker also
- * applies whatever the bucket holds that the store does not (lost notifications), and it turns
- * TRUNCATE records into tombstones once every file published before them is applied.
+ * applies whatever the bucket has held that long that the store does not (lost notifications), and
+ * it turns TRUNCATE records into tombstones once every file published before them is applied.
  */
 import { SchemaRegistry } from '../changefile/index.ts';
 import { sleep, TabletimeError } from '../core/index.ts';
@@ -20,7 +20,10 @@ export interface WorkerOptions extends ApplyOptions {
   readonly signal: AbortSignal;
   /** How long a file may take before it is given to another worker (default 5 min). */
   readonly ackWaitMs?: number;
-  /** How often the worker applies what notifications missed (default 30 s). */
+  /**
+   * How often the worker applies what notifications missed (default 60 s): files unapplied after
+   * being in the bucket that long.
+   */
   readonly sweepMs?: number;
   /** The bucket's object prefix (Pub/Sub notifications name whole objects). */
   readonly bucketPrefix?: string;
@@ -45,13 +48,14 @@ export async function runApplyWorker(options: WorkerOptions): Promise<void> {
 export async function workOn(source: NotificationSource, options: WorkerOptions): Promise<void> {
   const log = options.logger?.child({ component: 'apply-worker' });
   const registry = new SchemaRegistry(options.bucketDir);
-  const sweepMs = options.sweepMs ?? 30_000;
-  // First what the bucket holds already (notifications may have been lost while no worker ran).
+  const sweepMs = options.sweepMs ?? 60_000;
+  // First what the bucket held for a while already (notifications may have been lost while no
+  // worker ran); newer files are their notifications' work, shared among the workers.
   let lastSweep = 0;
   const sweep = async () => {
     lastSweep = Date.now();
     try {
-      await applyBucket(options);
+      await applyBucket(options, sweepMs);
     } catch (err) {
       if (!(err instanceof TabletimeError && err.kind === 'transient')) throw err;
       log?.warn({ err: err.message }, 'sweeping the bucket failed; trying again in a second');

@@ -12,10 +12,17 @@ export interface RemoteBucket {
   readonly url: string;
   /** Every object name under `prefix` ('' for all), sorted. */
   list(prefix: string): Promise<string[]>;
+  /** The same, with when each object was created (ms since the epoch). */
+  listWithTimes(prefix: string): Promise<ObjectInfo[]>;
   /** Copies one object to a local file (whole, or not at all). */
   download(name: string, localPath: string): Promise<void>;
   /** Stores a local file as one object; the object appears whole (a Cloud Storage upload, or a rename). */
   upload(localPath: string, name: string): Promise<void>;
+}
+
+export interface ObjectInfo {
+  readonly name: string;
+  readonly createdMs: number;
 }
 
 export type BucketTarget =

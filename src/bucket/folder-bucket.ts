@@ -3,7 +3,8 @@ import { copyFile, mkdir, open, readdir } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { publishFile } from '../changefile/fs-durable.ts';
 import { ConfigError } from '../core/index.ts';
-import type { RemoteBucket } from './bucket.ts';
+import type { ObjectInfo, RemoteBucket } from './bucket.ts';
+import { withTimes } from './sync.ts';
 
 /**
  * A folder the machines share (NFS, a mounted volume): objects are files, published by a rename
@@ -19,6 +20,14 @@ export class FolderBucket implements RemoteBucket {
   }
 
   async list(prefix: string): Promise<string[]> {
+    return (await this.#names(prefix)).sort();
+  }
+
+  async listWithTimes(prefix: string): Promise<ObjectInfo[]> {
+    return withTimes(this.#dir, await this.list(prefix));
+  }
+
+  async #names(prefix: string): Promise<string[]> {
     let entries;
     try {
       entries = await readdir(this.#dir, { withFileTypes: true, recursive: true });
@@ -34,8 +43,7 @@ export class FolderBucket implements RemoteBucket {
     return entries
       .filter((e) => e.isFile() && !e.name.startsWith('.'))
       .map((e) => relative(this.#dir, join(e.parentPath, e.name)).split(sep).join('/'))
-      .filter((name) => name.startsWith(prefix))
-      .sort();
+      .filter((name) => name.startsWith(prefix));
   }
 
   async download(name: string, localPath: string): Promise<void> {

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { type Bucket, Storage } from '@google-cloud/storage';
 import { publishFile } from '../changefile/fs-durable.ts';
 import { ConfigError, TransientError } from '../core/index.ts';
-import type { RemoteBucket } from './bucket.ts';
+import type { ObjectInfo, RemoteBucket } from './bucket.ts';
 
 /** Above this size an upload is resumable (one request otherwise). */
 const RESUMABLE_FROM = 32 * 1024 * 1024;
@@ -27,12 +27,19 @@ export class GcsBucket implements RemoteBucket {
   }
 
   async list(prefix: string): Promise<string[]> {
+    return (await this.listWithTimes(prefix)).map((o) => o.name);
+  }
+
+  async listWithTimes(prefix: string): Promise<ObjectInfo[]> {
     try {
       const [files] = await this.#bucket.getFiles({ prefix: this.#prefix + prefix, autoPaginate: true });
       return files
-        .map((f) => f.name.slice(this.#prefix.length))
-        .filter((n) => n && !n.endsWith('/'))
-        .sort();
+        .map((f) => ({
+          name: f.name.slice(this.#prefix.length),
+          createdMs: Date.parse(f.metadata.timeCreated ?? '') || 0,
+        }))
+        .filter((o) => o.name && !o.name.endsWith('/'))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch (err) {
       throw this.#error(err, 'list');
     }

@@ -10,11 +10,11 @@
  * Apply downloads what it is about to apply (`fetchObjects`) and the schemas and DDL records
  * (`syncMeta`), applies it from the local copy, and removes the change files again.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import { META_DIR } from '../changefile/index.ts';
-import type { RemoteBucket } from './bucket.ts';
+import type { ObjectInfo, RemoteBucket } from './bucket.ts';
 
 /** Folders of `_tabletime/` that are shared: the schema registry and the DDL records. */
 const SHARED_META = [`${META_DIR}/schemas/`, `${META_DIR}/ddl/`];
@@ -46,6 +46,19 @@ export async function listLocalObjects(dir: string): Promise<string[]> {
     .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
     .filter((name) => isChangeFileName(name) || isSharedMeta(name))
     .sort();
+}
+
+/** Names of files under `dir` with their modification times (a file gone meanwhile is left out). */
+export async function withTimes(dir: string, names: readonly string[]): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for (const name of names) {
+    try {
+      out.push({ name, createdMs: (await stat(join(dir, ...name.split('/')))).mtimeMs });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return out;
 }
 
 export class BucketUploader {

@@ -38,7 +38,7 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
   await runCapture({
     onDurable: uploader ? () => uploader.syncUp().then(() => undefined) : undefined,
     onFiles: notifier ? (files) => notifier.publish(files.map((f) => notificationOf(bucket, f))) : undefined,
-    source: resolveSourceUrl(opts),
+    source: await resolveSourceUrl(opts),
     tables: opts.tables,
     dataDir,
     gzip: opts.gzip,

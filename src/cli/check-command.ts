@@ -15,7 +15,7 @@ export async function checkCommand(
   },
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const url = resolveSourceUrl(opts);
+  const url = await resolveSourceUrl(opts);
   const conn = await connectSource(url);
   try {
     const report = await preflight(conn, tableFilter(opts.tables), {

@@ -77,7 +77,10 @@ program
     'Capture and apply in one process into DIR (bucket, checkpoint, history.duckdb); answers query/status/wait',
   )
   .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
-  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .option(
+    '--source-password-file <file>',
+    'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
+  )
   .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
   .requiredOption('--data-dir <dir>', 'where the bucket, the checkpoint and the history store live')
   .option(
@@ -113,7 +116,10 @@ program
     'Check that the source is set up for capture; lists every problem with its fix (exit 0 only when capture can run)',
   )
   .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
-  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .option(
+    '--source-password-file <file>',
+    'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
+  )
   .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
   .option('--json', 'print the report as JSON')
   .option('--strict-privileges', 'fail (not just warn) when the user has more privilege than capture needs')
@@ -133,7 +139,10 @@ program
   .command('capture')
   .description('Read the source binlog into change files under DIR/bucket (foreground; Ctrl-C stops cleanly)')
   .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
-  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .option(
+    '--source-password-file <file>',
+    'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
+  )
   .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
   .requiredOption('--data-dir <dir>', 'where the bucket and the checkpoint live')
   .option('--gzip', 'gzip the change files')
@@ -171,7 +180,7 @@ program
   .option('--bucket <url>', 'read the files from a shared bucket: gs://BUCKET[/prefix] or a shared folder')
   .option(
     '--sweep-interval <seconds>',
-    'with --notifications: how often to apply files no notification named (default 30)',
+    'with --notifications: how often to apply files that stayed unapplied that long (default 60)',
   )
   .action(
     async (opts: {
@@ -217,7 +226,10 @@ program
     'Compare the history with the live source, chunk by chunk at exact binlog positions, while writes go on (exit 1 on a mismatch)',
   )
   .option('--source <url>', 'mysql://user[:password]@host:port/ (or TABLETIME_SOURCE)')
-  .option('--source-password-file <file>', 'read the password from this file (or TABLETIME_SOURCE_PASSWORD)')
+  .option(
+    '--source-password-file <file>',
+    'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
+  )
   .requiredOption('--data-dir <dir>', 'the data dir of the pipeline (capture checkpoint, bucket, history)')
   .option(
     '--store <url>',

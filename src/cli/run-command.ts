@@ -77,7 +77,7 @@ function lagSince(commitTimestampUs: number | null | undefined): number | null {
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const logger = createLogger();
   const dataDir = resolve(opts.dataDir);
-  const source = resolveSourceUrl(opts);
+  const source = await resolveSourceUrl(opts);
   const bucketDir = bucketDirOf(dataDir);
   const deadLetterDir = join(dataDir, 'dead-letters');
   const controller = new AbortController();

@@ -62,7 +62,7 @@ function report(results: readonly TableResult[], out: NodeJS.WritableStream): nu
 export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.WritableStream): Promise<number> {
   const logger = createLogger();
   const dataDir = resolve(opts.dataDir);
-  const url = resolveSourceUrl(opts);
+  const url = await resolveSourceUrl(opts);
   const chunkRows = positiveInt(opts.chunkRows, '--chunk-rows', 2_000);
   const timeoutMs = positiveInt(opts.timeout, '--timeout', 60) * 1000;
   const include = opts.tables ? tableFilter(opts.tables) : () => true;

@@ -7,8 +7,14 @@ const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
 const execFileAsync = promisify(execFile);
 
 /** Runs `tabletime ARGS…` from the sources and waits; rejects (with code, stdout, stderr) on a non-zero exit. */
-export function runTabletime(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(process.execPath, [...CLI, ...args], { cwd: REPO_ROOT });
+export function runTabletime(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync(process.execPath, [...CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+  });
 }
 
 /** Starts `tabletime ARGS…` as a process of its own (stderr piped) for tests that signal or kill it. */

@@ -3,14 +3,13 @@
 # accounts, the capture service, the apply workers, and — instead of tabletime's capture, if
 # `use_datastream` — Google Datastream itself writing to the same bucket (apply reads either).
 #
-# NOT YET RUNNABLE: the containers below use `--bucket gs://…` and `--notifications pubsub://…`,
-# which the scale-out issue adds to tabletime; until then this folder is the target deployment,
-# reviewed and formatted but never planned or applied (see docs/deploy-gcp.md).
+# Formatted (`terraform fmt`) but never planned or applied: provider downloads are impossible
+# where it was written (see docs/deploy-gcp.md for what was and was not run).
 
 terraform {
   required_version = ">= 1.5"
   required_providers {
-    google = { source = "hashicorp/google", version = ">= 6.0" }
+    google = { source = "hashicorp/google", version = ">= 6.49" } # cloud_run_v2_worker_pool scaling
   }
   # Cloud Build applies this folder: keep its state in a bucket (terraform init -backend-config).
   backend "gcs" {}
@@ -22,8 +21,7 @@ provider "google" {
 }
 
 locals {
-  prefix     = "tabletime-${var.name}"
-  subscriber = "projects/${var.project}/subscriptions/${google_pubsub_subscription.changes.name}"
+  prefix = "tabletime-${var.name}"
 }
 
 data "google_project" "this" {}
@@ -37,8 +35,13 @@ resource "google_storage_bucket" "changes" {
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
+  # Change files only: the schemas and DDL records under _tabletime/ (.json) live as long as the
+  # tables, or files written later could no longer be read.
   lifecycle_rule {
-    condition { age = var.change_file_retention_days }
+    condition {
+      age            = var.change_file_retention_days
+      matches_suffix = [".jsonl", ".jsonl.gz", ".avro"]
+    }
     action { type = "Delete" }
   }
 }
@@ -72,6 +75,8 @@ resource "google_pubsub_subscription" "changes" {
   topic                      = google_pubsub_topic.changes.id
   ack_deadline_seconds       = 600 # a worker acknowledges a file only after its versions commit
   message_retention_duration = "604800s"
+  # An acknowledgement is confirmed before the worker moves on (ackWithResponse).
+  enable_exactly_once_delivery = true
   expiration_policy {
     ttl = "" # never expires
   }
@@ -204,7 +209,10 @@ resource "google_compute_instance" "capture" {
             "--data-dir", "/data",
             "--bucket", "gs://${google_storage_bucket.changes.name}",
           ]
-          env          = [{ name = "TABLETIME_SOURCE_PASSWORD_SECRET", value = var.capture_password_secret }]
+          env = [{
+            name  = "TABLETIME_SOURCE_PASSWORD_SECRET"
+            value = "projects/${var.project}/secrets/${var.capture_password_secret}"
+          }]
           volumeMounts = [{ name = "data", mountPath = "/data" }]
         }]
         volumes = [{ name = "data", hostPath = { path = "/mnt/stateful_partition/tabletime" } }]
@@ -213,29 +221,33 @@ resource "google_compute_instance" "capture" {
   }
 }
 
-# ---- apply: workers sharing the subscription, scaled by Cloud Run ------------------------
+# ---- apply: workers sharing the subscription ---------------------------------------------
+# A Cloud Run worker pool: made for pull workloads (no HTTP port to serve, CPU always allocated).
+# The count is set, not autoscaled: Cloud Run scales services on requests, which pull workers do
+# not receive; raise `apply_workers` for a backlog (docs/scale-out.md says how to size it).
 
-resource "google_cloud_run_v2_service" "apply" {
-  name     = "${local.prefix}-apply"
-  location = var.region
-  ingress  = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+resource "google_cloud_run_v2_worker_pool" "apply" {
+  name         = "${local.prefix}-apply"
+  location     = var.region
+  launch_stage = "BETA"
+
+  scaling {
+    scaling_mode          = "MANUAL"
+    manual_instance_count = var.apply_workers
+  }
 
   template {
     service_account = google_service_account.apply.email
-    scaling {
-      min_instance_count = 1
-      max_instance_count = var.apply_max_workers
-    }
     containers {
       image = var.image
       args = [
         "apply",
-        "--notifications", "pubsub://${local.subscriber}",
+        "--data-dir", "/tmp/tabletime", # a scratch copy of the files being applied
+        "--notifications", "pubsub://${var.project}/${google_pubsub_subscription.changes.name}",
         "--bucket", "gs://${google_storage_bucket.changes.name}",
         "--store", "bigquery://${var.project}/${google_bigquery_dataset.history.dataset_id}",
       ]
       resources {
-        cpu_idle = false # pulls messages between requests: the CPU must stay allocated
         limits = {
           cpu    = "1"
           memory = "1Gi"

@@ -51,10 +51,10 @@ variable "capture_machine_type" {
   default     = "e2-small"
 }
 
-variable "apply_max_workers" {
-  description = "Most apply workers Cloud Run may start"
+variable "apply_workers" {
+  description = "Apply workers in the Cloud Run worker pool (each one CPU); see docs/scale-out.md"
   type        = number
-  default     = 4
+  default     = 2
 }
 
 variable "bigquery_location" {
