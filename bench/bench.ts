@@ -25,6 +25,8 @@ import { askRunning } from '../src/cli/run-socket.ts';
 import { DuckdbStore, PostgresStore, type HistoryStore } from '../src/store/index.ts';
 import { seededRandom } from '../test/support/random.ts';
 import { buildQueryHistory } from './query-history.ts';
+import { fileName, listBucket } from '../src/apply/index.ts';
+import { connectStream, NatsNotifier, parseNatsUrl } from '../src/notify/index.ts';
 
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..');
@@ -425,6 +427,22 @@ async function main(): Promise<void> {
       });
     }
 
+    // 4b. Scale-out: N apply workers on one NATS consumer drain the same files into PostgreSQL.
+    const oneWorker = { rate: 0 };
+    for (const workers of [1, 2, 3]) {
+      log(`4b. scale-out: ${workers} apply worker(s) on NATS into PostgreSQL`);
+      const r = await scaleOutDrain(admin, join(dirC, 'bucket'), work, workers);
+      const rate = changes / r.seconds;
+      if (workers === 1) oneWorker.rate = rate;
+      add({
+        name: `scale-out drain, ${workers} worker${workers > 1 ? 's' : ''} (NATS, PostgreSQL)`,
+        value: Math.round(rate),
+        unit: 'rows/s',
+        ratio: workers > 1 ? `${(rate / oneWorker.rate).toFixed(2)} × one worker` : undefined,
+        note: `${r.files} files; workers' CPU ${r.cpuPercent.join(' + ')} %, peak RSS ${Math.max(...r.peakRssMiB)} MiB`,
+      });
+    }
+
     // 5. End to end: run drains the backlog; then freshness under steady load.
     log('5. run: draining the backlog into DuckDB');
     const e1 = startTabletime(
@@ -584,6 +602,79 @@ async function main(): Promise<void> {
 }
 
 /** Steady load: 50-row transactions at 100 per second; each also bumps bench.tick.seq. */
+/**
+ * N `apply --notifications` workers, each with its own data dir, reading the capture's folder as a
+ * shared bucket, draining one notification per file into a new PostgreSQL database. Timed from
+ * the workers' start until every file is applied. Sweeps are off: the notifications share the work.
+ */
+async function scaleOutDrain(admin: pg.Client, bucket: string, work: string, workers: number) {
+  const db = `tabletime_bench_${process.pid}_w${workers}`;
+  await admin.query(`CREATE DATABASE ${db}`);
+  const url = `postgres://postgres@127.0.0.1:5432/${db}`;
+  const stream = `TTBENCH_${process.pid}_${workers}`;
+  const notifications = `${process.env.TABLETIME_BENCH_NATS ?? 'nats://127.0.0.1:4222'}/ttbench.${process.pid}.${workers}?stream=${stream}`;
+  const names = (await listBucket(bucket)).map((p) => fileName(bucket, p));
+  const notifier = await NatsNotifier.open(parseNatsUrl(notifications));
+  try {
+    // As capture announces them: name and size (a worker takes about 8 MiB of files at a time).
+    const sizes = await Promise.all(names.map(async (n) => (await stat(join(bucket, n))).size));
+    await notifier.publish(
+      names.map((name, i) => ({
+        bucket,
+        name,
+        database: '',
+        table: '',
+        schema_key: '',
+        events: 0,
+        bytes: sizes[i]!,
+      })),
+    );
+    const procs = Array.from({ length: workers }, (_, i) =>
+      startTabletime(
+        [
+          'apply',
+          '--data-dir',
+          join(work, `worker-${workers}-${i}`),
+          '--bucket',
+          bucket,
+          '--store',
+          url,
+          '--notifications',
+          notifications,
+          '--sweep-interval',
+          '3600',
+        ],
+        join(work, `worker-${workers}-${i}.log`),
+      ),
+    );
+    const store = await PostgresStore.open(url);
+    try {
+      for (;;) {
+        await sleep(200);
+        const applied = await store.appliedAmong(names).catch(() => new Set<string>());
+        if (applied.size === names.length) break;
+        for (const p of procs)
+          if (p.child.exitCode !== null) throw new Error(`an apply worker exited: ${p.errors()}`);
+      }
+    } finally {
+      await store.close();
+    }
+    const measured = await Promise.all(procs.map((p) => p.stop()));
+    return {
+      seconds: Math.max(...measured.map((m) => m.seconds)),
+      files: names.length,
+      cpuPercent: measured.map((m) => m.cpuPercent),
+      peakRssMiB: measured.map((m) => m.peakRssMiB),
+    };
+  } finally {
+    await notifier.close();
+    const { nc, jsm } = await connectStream(parseNatsUrl(notifications), 'tabletime-bench');
+    await jsm.streams.delete(stream).catch(() => false);
+    await nc.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  }
+}
+
 async function freshness(conn: Connection, workload: BenchWorkload, dataDir: string, seconds: number) {
   const committed = new Map<number, number>();
   const latency: number[] = [];

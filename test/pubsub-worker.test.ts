@@ -43,9 +43,12 @@ function gcsMessage(
   object: string,
   log: string[],
   eventType = 'OBJECT_FINALIZE',
+  size = 1000,
 ): MessageLike {
   return {
     id: `${object}#${log.length}`,
+    // The JSON_API_V1 payload: the object's resource (its size is a decimal string).
+    data: Buffer.from(JSON.stringify({ kind: 'storage#object', bucket, name: object, size: String(size) })),
     attributes: { eventType, bucketId: bucket, objectId: object, payloadFormat: 'JSON_API_V1' },
     ackWithResponse: () => {
       log.push(`ack ${object}`);
@@ -84,9 +87,9 @@ describe('Pub/Sub notifications', () => {
     const source = new PubSubSource(sub, { bucketPrefix: '' });
     const log: string[] = [];
     const t0 = Date.now();
-    assert.deepEqual(await source.next(10, 100), []);
+    assert.deepEqual(await source.next(10, 100, 1e9), []);
     assert.ok(Date.now() - t0 >= 90, 'waited for a message');
-    const later = source.next(10, 5_000);
+    const later = source.next(10, 5_000, 1e9);
     setTimeout(() => sub.emit('message', gcsMessage('b', 'a.jsonl', log)), 20);
     assert.deepEqual(
       (await later).map((d) => d.name),
@@ -94,17 +97,33 @@ describe('Pub/Sub notifications', () => {
     );
     for (const n of ['b', 'c', 'd']) sub.emit('message', gcsMessage('b', `${n}.jsonl`, log));
     assert.deepEqual(
-      (await source.next(2, 100)).map((d) => d.name),
+      (await source.next(2, 100, 1e9)).map((d) => d.name),
       ['b.jsonl', 'c.jsonl'],
     );
+    // Large files: a batch stops once it holds the byte budget (8 MiB here), the rest waits.
+    for (const n of ['e', 'f', 'g'])
+      sub.emit('message', gcsMessage('b', `${n}.jsonl`, log, 'OBJECT_FINALIZE', 5 << 20));
+    assert.deepEqual(
+      (await source.next(10, 100, 8 << 20)).map((d) => [d.name, d.bytes]),
+      [
+        ['d.jsonl', 1000],
+        ['e.jsonl', 5 << 20],
+        ['f.jsonl', 5 << 20],
+      ],
+    );
+    assert.deepEqual(
+      (await source.next(10, 100, 8 << 20)).map((d) => d.name),
+      ['g.jsonl'],
+    );
+    sub.emit('message', gcsMessage('b', 'h.jsonl', log));
     sub.emit('error', Object.assign(new Error('5 NOT_FOUND: Resource not found'), { code: 5 }));
     await assert.rejects(
-      source.next(2, 100),
+      source.next(2, 100, 1e9),
       (e: unknown) => e instanceof ConfigError && /roles\/pubsub/.test(e.message),
     );
     // Closing hands back what was never given out.
     await source.close();
-    assert.deepEqual(log, ['nack d.jsonl']);
+    assert.deepEqual(log, ['nack h.jsonl']);
     assert.ok(sub.closed);
   });
 

@@ -29,8 +29,9 @@ export interface WorkerOptions extends ApplyOptions {
   readonly bucketPrefix?: string;
 }
 
-/** Notifications taken into one store transaction, at most. */
+/** Notifications taken into one store transaction, at most: 50 files, or about 8 MiB of them. */
 const BATCH = 50;
+const BATCH_BYTES = 8 * 1024 * 1024;
 
 export async function runApplyWorker(options: WorkerOptions): Promise<void> {
   const source = await openNotificationSource(options.notifications, {
@@ -64,7 +65,7 @@ export async function workOn(source: NotificationSource, options: WorkerOptions)
   };
   await sweep();
   while (!options.signal.aborted) {
-    const batch = await source.next(BATCH, 1_000);
+    const batch = await source.next(BATCH, 1_000, BATCH_BYTES);
     const files = batch.filter((d) => d.name !== null);
     // Not about a change file (a schema, a DDL record, another bucket): nothing to do.
     for (const d of batch) if (d.name === null) await d.ack();

@@ -31,24 +31,32 @@ export class NatsSource implements NotificationSource {
     return new NatsSource(nc, await jetstream(nc).consumers.get(target.stream, durable));
   }
 
-  async next(max: number, waitMs: number): Promise<Delivery[]> {
-    const batch: JsMsg[] = [];
-    const first = await this.#consumer.next({ expires: waitMs });
-    if (first) {
-      batch.push(first);
-      const waiting = Math.min(first.info.pending, max - 1);
-      if (waiting > 0) {
-        const more = await this.#consumer.fetch({ max_messages: waiting, expires: waitMs });
-        for await (const m of more) batch.push(m);
-      }
+  async next(max: number, waitMs: number, budgetBytes: number): Promise<Delivery[]> {
+    const batch: Delivery[] = [];
+    let bytes = 0;
+    let m = await this.#consumer.next({ expires: waitMs });
+    // One message at a time while more are waiting: a worker takes only its share of a backlog
+    // of large files, and the others get the rest.
+    while (m) {
+      const d = this.#delivery(m);
+      batch.push(d);
+      bytes += d.bytes;
+      if (batch.length >= max || bytes >= budgetBytes || m.info.pending === 0) break;
+      m = await this.#consumer.next({ expires: 1_000 });
     }
-    return batch.map((m) => ({
-      name: nameOf(m),
+    return batch;
+  }
+
+  #delivery(m: JsMsg): Delivery {
+    const n = parse(m);
+    return {
+      name: n?.name ?? null,
+      bytes: n?.bytes ?? 0,
       ack: async () => {
         await m.ackAck();
       },
       nak: () => m.nak(5_000),
-    }));
+    };
   }
 
   async close(): Promise<void> {
@@ -57,10 +65,11 @@ export class NatsSource implements NotificationSource {
 }
 
 /** The file a notification names; null (acknowledged and ignored) for a message that is not one. */
-function nameOf(m: JsMsg): string | null {
+function parse(m: JsMsg): { name: string; bytes: number } | null {
   try {
-    const name = m.json<Partial<FileNotification>>().name;
-    return typeof name === 'string' && name.length > 0 ? name : null;
+    const n = m.json<Partial<FileNotification>>();
+    if (typeof n.name !== 'string' || n.name.length === 0) return null;
+    return { name: n.name, bytes: typeof n.bytes === 'number' ? n.bytes : 0 };
   } catch {
     return null;
   }

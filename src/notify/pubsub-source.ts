@@ -21,7 +21,7 @@ export interface SubscriptionLike extends EventEmitter {
 }
 
 /** What it needs of a message: the client's Message has it. */
-export type MessageLike = Pick<Message, 'attributes' | 'ackWithResponse' | 'nack' | 'id'>;
+export type MessageLike = Pick<Message, 'attributes' | 'ackWithResponse' | 'nack' | 'id' | 'data'>;
 
 /**
  * The change file a bucket notification is about, relative to `prefix`, or null when it is not
@@ -75,8 +75,9 @@ export class PubSubSource implements NotificationSource {
   ): PubSubSource {
     const target = parsePubSubUrl(url);
     const subscription = new PubSub({ projectId: target.project }).subscription(target.subscription, {
-      // Held messages wait in the client, leased; more than a batch would only expire there.
-      flowControl: { maxMessages: 200, allowExcessMessages: false },
+      // Messages the client holds are leased to this worker and out of the others' reach: hold
+      // few, so that a backlog of large files is shared.
+      flowControl: { maxMessages: 10, allowExcessMessages: false },
       // A file may take this long before its message goes to another worker (leases are extended
       // while this worker is alive).
       maxExtensionTime: Duration.from({ seconds: Math.ceil((options.ackWaitMs ?? 300_000) / 1000) }),
@@ -84,7 +85,7 @@ export class PubSubSource implements NotificationSource {
     return new PubSubSource(subscription, options);
   }
 
-  async next(max: number, waitMs: number): Promise<Delivery[]> {
+  async next(max: number, waitMs: number, budgetBytes: number): Promise<Delivery[]> {
     if (this.#queue.length === 0 && !this.#failure) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -97,8 +98,15 @@ export class PubSubSource implements NotificationSource {
       });
     }
     if (this.#failure) throw this.#failure;
-    return this.#queue.splice(0, max).map((m) => ({
+    let take = 0;
+    let bytes = 0;
+    while (take < this.#queue.length && take < max && (take === 0 || bytes < budgetBytes)) {
+      bytes += objectSize(this.#queue[take]!);
+      take++;
+    }
+    return this.#queue.splice(0, take).map((m) => ({
       name: changeFileOfNotification(m.attributes, this.#prefix, this.#bucket),
+      bytes: objectSize(m),
       ack: async () => {
         // With exactly-once delivery on the subscription, this resolves when Pub/Sub has it.
         await m.ackWithResponse();
@@ -111,5 +119,15 @@ export class PubSubSource implements NotificationSource {
     // Messages still held go back to Pub/Sub (nacked) for the other workers.
     for (const m of this.#queue.splice(0)) m.nack();
     await this.#subscription.close();
+  }
+}
+
+/** The object's size from the notification's JSON_API_V1 payload (0 when it does not say). */
+function objectSize(m: MessageLike): number {
+  try {
+    const size = Number((JSON.parse(m.data.toString('utf8')) as { size?: unknown }).size);
+    return Number.isFinite(size) ? size : 0;
+  } catch {
+    return 0;
   }
 }

@@ -10,6 +10,8 @@ import { parsePubSubUrl } from './pubsub-url.ts';
 export interface Delivery {
   /** The change file's name in the bucket, or null when the message is not about a change file. */
   readonly name: string | null;
+  /** The file's size when the notification says it (0 otherwise). */
+  readonly bytes: number;
   /** Resolves once the broker has the acknowledgement: the file is then nobody's work. */
   ack(): Promise<void>;
   /** Hands the message back, to be delivered again (to any worker) after a short delay. */
@@ -17,8 +19,12 @@ export interface Delivery {
 }
 
 export interface NotificationSource {
-  /** Up to `max` deliveries; waits at most about `waitMs` for the first, [] when none came. */
-  next(max: number, waitMs: number): Promise<Delivery[]>;
+  /**
+   * What is waiting, up to `max` deliveries or about `budgetBytes` of files (at least one): the
+   * rest stays with the broker for the other workers. Waits at most about `waitMs` for the first;
+   * [] when none came.
+   */
+  next(max: number, waitMs: number, budgetBytes: number): Promise<Delivery[]>;
   close(): Promise<void>;
 }
 
