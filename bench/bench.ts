@@ -11,6 +11,9 @@
  *  6 snapshot         the initial snapshot of a large table
  *  7 queries          current / as-of / history of a key / diff over a large history, both stores
  *  8 storage          bytes per version in each store
+ *
+ * TABLETIME_BENCH_PROFILE=DIR writes a CPU profile of every tabletime process; TABLETIME_BENCH_KEEP=1
+ * keeps the working folder (change files, stores) to run one step again by hand.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -566,7 +569,9 @@ async function main(): Promise<void> {
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
     await admin.end();
-    await rm(work, { recursive: true, force: true });
+    // TABLETIME_BENCH_KEEP=1 keeps the change files and stores, to profile one step again.
+    if (process.env.TABLETIME_BENCH_KEEP) log(`kept ${work}`);
+    else await rm(work, { recursive: true, force: true });
   }
 
   const date = new Date().toISOString().slice(0, 10);

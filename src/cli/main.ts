@@ -8,6 +8,7 @@ import { TabletimeError } from '../core/index.ts';
 import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
 import { checkCommand } from './check-command.ts';
 import { type RunCommandOptions, runCommand } from './run-command.ts';
+import { serveCommand } from './serve-command.ts';
 import { statusCommand, waitCommand } from './status-command.ts';
 import { applyCommand } from './apply-command.ts';
 import { type QueryOptions, queryCommand } from './query-command.ts';
@@ -88,8 +89,21 @@ program
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
   )
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
+  .option('--http <host:port>', 'also serve the HTTP API and the web page, e.g. 127.0.0.1:8080')
+  .option('--token-file <file>', 'bearer token for the HTTP API (required unless --http is on loopback)')
   .action(async (opts: RunCommandOptions) => {
     process.exitCode = await runCommand(opts);
+  });
+
+program
+  .command('serve')
+  .description('Serve the HTTP API and the web page over a history store no `run` holds')
+  .requiredOption('--data-dir <dir>', 'the data dir (its DuckDB file), or any with --store')
+  .option('--store <url>', 'history store: postgres://… or bigquery://… (default: DuckDB in DIR)')
+  .option('--http <host:port>', 'where to listen (default 127.0.0.1:8080)')
+  .option('--token-file <file>', 'bearer token (required unless --http is on loopback)')
+  .action(async (opts: { dataDir: string; store?: string; http?: string; tokenFile?: string }) => {
+    process.exitCode = await serveCommand(opts);
   });
 
 program

@@ -15,13 +15,15 @@ import { applyBucket, applyFiles, applyTruncates } from '../apply/index.ts';
 const TRUNCATE = '\u0000truncate:';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
-import { backoffDelayMs, binlogAtOrAfter, sleep, TabletimeError } from '../core/index.ts';
+import { backoffDelayMs, binlogAtOrAfter, isoFromMicros, sleep, TabletimeError } from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
 import { socketPathOf } from './run-socket.ts';
 import { answerHistory, storeHistorySide } from '../verify/history-side.ts';
 import { resolveSourceUrl } from './source-url.ts';
+import { createApi } from '../http/api.ts';
+import { startHttp } from '../http/server.ts';
 
 export interface RunCommandOptions {
   source?: string;
@@ -30,6 +32,9 @@ export interface RunCommandOptions {
   dataDir: string;
   flushIntervalMs?: string;
   store?: string;
+  /** Serve the HTTP API and the page here: host:port. */
+  http?: string;
+  tokenFile?: string;
 }
 
 export interface StatusReport {
@@ -280,6 +285,34 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   });
   await new Promise<void>((r) => server.listen(socketPath, r));
   await chmod(socketPath, 0o600);
+  const http = opts.http
+    ? await startHttp(
+        createApi({
+          store: reader,
+          pipeline: async () => {
+            const s = await status();
+            const cp = await checkpoints.load();
+            return {
+              capturedUpTo: cp?.commitTimestampUs ? isoFromMicros(cp.commitTimestampUs) : null,
+              lagSeconds: s.lagSeconds,
+              pendingEvents: s.eventsPending,
+              pendingFiles: s.filesPending,
+            };
+          },
+        }),
+        {
+          listen: opts.http,
+          tokenFile: opts.tokenFile,
+          logger,
+          // Ready once the start-up catch-up is applied: answers are complete up to capture's position.
+          ready: () => Promise.resolve(applied >= 1),
+        },
+      ).catch(async (err: unknown) => {
+        server.close();
+        await rm(socketPath, { force: true });
+        throw err;
+      })
+    : null;
   logger.info({ dataDir, socket: socketPath }, 'run: capture and apply started');
   try {
     await runCapture({
@@ -306,6 +339,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     waiter.wake = null;
     w?.();
     await worker;
+    await http?.close();
     // close() alone waits for the clients' keep-alive connections to time out.
     const closed = new Promise((r) => server.close(r));
     server.closeAllConnections();

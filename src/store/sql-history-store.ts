@@ -19,7 +19,15 @@ import {
 } from '../core/index.ts';
 import { needsRaw, versionRow } from './history-columns.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
-import type { AsOfOptions, DiffOut, HistoryStore, Moment, TruncateRecord, VersionOut } from './store.ts';
+import type {
+  AsOfOptions,
+  DiffOut,
+  HistoryStore,
+  Moment,
+  TableSummary,
+  TruncateRecord,
+  VersionOut,
+} from './store.ts';
 
 /** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
 /** Where tabletime keeps its own tables. */
@@ -349,15 +357,24 @@ export class SqlHistoryStore implements HistoryStore {
     );
   }
 
-  async tables(): Promise<{ database: string; table: string; versions: number }[]> {
-    const rows = await this.dialect.rows(
+  async tables(): Promise<TableSummary[]> {
+    const d = this.dialect;
+    const rows = await d.rows(
       `SELECT DISTINCT database_name, table_name FROM ${this.#meta('columns')} ORDER BY 1, 2`,
     );
     const out = [];
     for (const r of rows) {
       const [database, table] = [String(r.database_name), String(r.table_name)];
-      const n = await this.dialect.rows(`SELECT count(*) AS n FROM ${this.#hist(database, table)}`);
-      out.push({ database, table, versions: Number(n[0]!.n) });
+      const n = await d.rows(
+        `SELECT count(*) AS n, ${d.formatInstant('max(_tt_commit_ts)')} AS last FROM ${this.#hist(database, table)}`,
+      );
+      const last = n[0]!.last;
+      out.push({
+        database,
+        table,
+        versions: Number(n[0]!.n),
+        lastCommit: typeof last === 'string' ? last : null,
+      });
     }
     return out;
   }

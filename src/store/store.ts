@@ -28,6 +28,14 @@ export interface TruncateRecord {
 }
 
 /** One version as queries return it: the source row plus its metadata. */
+export interface TableSummary {
+  readonly database: string;
+  readonly table: string;
+  readonly versions: number;
+  /** Commit time (ISO, UTC) of the table's latest version, null when it has none. */
+  readonly lastCommit: string | null;
+}
+
 export interface VersionOut {
   readonly row: Row;
   readonly versionId: string;
@@ -68,7 +76,7 @@ export interface HistoryStore extends AsyncDisposable {
    * Returns the tombstones added.
    */
   applyTruncate(database: string, table: string, truncate: TruncateRecord): Promise<number>;
-  tables(): Promise<{ database: string; table: string; versions: number }[]>;
+  tables(): Promise<TableSummary[]>;
   schemaOf(database: string, table: string): Promise<TableSchema | null>;
   /** The table as of a moment, ordered by key (see AsOfOptions for a part of it). */
   asOf(database: string, table: string, at: Moment, options?: AsOfOptions): Promise<Row[]>;
