@@ -40,6 +40,8 @@ export interface ApplyOptions {
   readonly deadLetterDir: string;
   readonly columnHints?: ColumnHints;
   readonly logger?: Logger;
+  /** After each store transaction: row changes applied by table (database.table), and its seconds. */
+  readonly onBatch?: (perTable: ReadonlyMap<string, number>, seconds: number) => void;
 }
 
 export interface ApplyResult {
@@ -110,7 +112,20 @@ export async function applyFiles(
     const events = batchEvents;
     batch = [];
     batchEvents = 0;
+    const started = performance.now();
     storing = options.store.applyFiles(files).then(({ inserted, skipped }) => {
+      if (options.onBatch) {
+        const perTable = new Map<string, number>();
+        const known = new Set(skipped);
+        for (const f of files) {
+          if (known.has(f.file)) continue;
+          for (const { event } of f.events) {
+            const t = `${event.database}.${event.table}`;
+            perTable.set(t, (perTable.get(t) ?? 0) + 1);
+          }
+        }
+        options.onBatch(perTable, (performance.now() - started) / 1000);
+      }
       total.files += files.length - skipped.length;
       total.skipped += skipped.length;
       total.inserted += inserted;

@@ -52,6 +52,8 @@ export interface CaptureOptions {
    * a notification, a failure here stops the checkpoint: capture retries from it.
    */
   readonly onDurable?: () => Promise<void>;
+  /** Snapshot progress: rows of `database.table` just read. */
+  readonly onSnapshotRows?: (table: string, rows: number) => void;
 }
 
 /**
@@ -173,6 +175,7 @@ async function prepare(
       stagingDir,
       streamName: options.streamName ?? 'tabletime',
       chunkRows: options.snapshotChunkRows,
+      onRows: options.onSnapshotRows,
       logger: log,
       signal: options.signal,
     });

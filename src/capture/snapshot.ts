@@ -38,6 +38,8 @@ export interface SnapshotOptions {
   readonly chunkRows?: number;
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  /** After each chunk read: rows of `database.table` read so far by this chunk (for metrics). */
+  readonly onRows?: (table: string, rows: number) => void;
 }
 
 /**
@@ -182,6 +184,7 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
           files.push(...(await writer.write(event, schema)));
           rows++;
         }
+        options.onRows?.(`${database}.${table}`, chunk.length);
         faultPoint('snapshot.after-chunk');
         if (Date.now() - lastReport >= 1000) {
           lastReport = Date.now();

@@ -24,6 +24,7 @@ import { answerHistory, storeHistorySide } from '../verify/history-side.ts';
 import { resolveSourceUrl } from './source-url.ts';
 import { createApi } from '../http/api.ts';
 import { startHttp } from '../http/server.ts';
+import { PipelineMetrics } from '../http/metrics.ts';
 
 export interface RunCommandOptions {
   source?: string;
@@ -98,7 +99,22 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   await using reader = await openReaderFor(store, dataDir, opts.store);
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));
   const registry = new SchemaRegistry(bucketDir);
-  const applyOptions = { store, bucketDir, deadLetterDir, logger: logger.child({ component: 'apply' }) };
+  const metrics = new PipelineMetrics(async () => {
+    const s = await status();
+    return {
+      lagSeconds: s.lagSeconds,
+      pendingEvents: s.eventsPending,
+      pendingFiles: s.filesPending,
+      deadLetters: s.deadLetters,
+    };
+  });
+  const applyOptions = {
+    store,
+    bucketDir,
+    deadLetterDir,
+    logger: logger.child({ component: 'apply' }),
+    onBatch: (perTable: ReadonlyMap<string, number>, seconds: number) => metrics.applied(perTable, seconds),
+  };
 
   // Apply: one worker, fed by capture; files are applied in the order they were published.
   const queue: string[] = [];
@@ -289,6 +305,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     ? await startHttp(
         createApi({
           store: reader,
+          metrics: () => metrics.text(),
           pipeline: async () => {
             const s = await status();
             const cp = await checkpoints.load();
@@ -322,10 +339,12 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
       logger,
       signal: controller.signal,
+      onSnapshotRows: (table, rows) => metrics.snapshotRows(table, rows),
       onFiles: (files) => {
         for (const f of files) {
           eventsOf.set(f.path, f.events);
           eventsPending += f.events;
+          metrics.captured(`${f.database}.${f.table}`, f.events);
         }
         enqueue(files.map((f) => f.path));
       },

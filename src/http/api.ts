@@ -27,6 +27,8 @@ export interface PipelineState {
 export interface ApiOptions {
   readonly store: HistoryStore;
   readonly pipeline?: () => Promise<PipelineState | null>;
+  /** `/metrics` (Prometheus text), when a pipeline runs here. */
+  readonly metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 const MAX_LIMIT = 10_000;
@@ -426,6 +428,14 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     const next = from + q.limit < all.length ? offsetCursor(from + q.limit) : null;
     return page(c, q.format, columns, rows, next);
   });
+
+  if (options.metrics) {
+    const metrics = options.metrics;
+    app.get('/metrics', async (c) => {
+      const m = await metrics();
+      return c.body(m.body, 200, { 'content-type': m.contentType });
+    });
+  }
 
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',
