@@ -104,6 +104,8 @@ const tablesRoute = createRoute({
                   versions: z.number(),
                   records: z.number(),
                   lastCommit: z.string().nullable(),
+                  columns: z.array(z.object({ name: z.string(), type: z.string() })),
+                  primaryKeys: z.array(z.string()),
                 }),
               ),
               pipeline: z
@@ -333,8 +335,15 @@ export function createApi(options: ApiOptions): OpenAPIHono {
   app.openapi(tablesRoute, async (c) => {
     const tables = await store.tables();
     const withCounts = [];
-    for (const t of tables)
-      withCounts.push({ ...t, records: await store.countAsOf(t.database, t.table, null) });
+    for (const t of tables) {
+      const schema = await schemaOf(t.database, t.table);
+      withCounts.push({
+        ...t,
+        records: await store.countAsOf(t.database, t.table, null),
+        columns: schema.columns.map((c) => ({ name: c.name, type: c.sqlType })),
+        primaryKeys: [...schema.primaryKeys],
+      });
+    }
     return c.json({ tables: withCounts, pipeline: (await options.pipeline?.()) ?? null }, 200);
   });
 

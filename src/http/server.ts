@@ -7,8 +7,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { Logger } from 'pino';
 import { ConfigError } from '../core/index.ts';
 import { errorResponse } from './api.ts';
@@ -29,6 +31,21 @@ export interface RunningHttp extends AsyncDisposable {
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** dist/web (built by `npm run build`), found from src/http or dist/http alike. */
+const PAGE_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+
+async function loadPage(): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const name of ['index.html', 'app.js', 'style.css']) {
+    try {
+      files.set(name, await readFile(join(PAGE_DIR, name), 'utf8'));
+    } catch {
+      // not built: answered with a message
+    }
+  }
+  return files;
+}
 
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:]+)):(\d{1,5})$/.exec(text.trim());
@@ -96,6 +113,20 @@ export async function startHttp(
     c.res.headers.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
   });
   root.get('/health', (c) => c.json({ status: 'ok' }));
+  // The page (static, holds no data: its API calls carry the token).
+  const page = await loadPage();
+  const asset = (name: string, type: string) => (c: Context) => {
+    const body = page.get(name);
+    if (!body)
+      return c.json(
+        { error: { code: 'PAGE_NOT_BUILT', message: 'the web page is not built: run npm run build' } },
+        503,
+      );
+    return c.body(body, 200, { 'content-type': type, 'cache-control': 'no-cache' });
+  };
+  root.get('/', asset('index.html', 'text/html; charset=utf-8'));
+  root.get('/assets/app.js', asset('app.js', 'text/javascript; charset=utf-8'));
+  root.get('/assets/style.css', asset('style.css', 'text/css; charset=utf-8'));
   root.get('/ready', async (c) =>
     (await (options.ready?.() ?? Promise.resolve(true)))
       ? c.json({ status: 'ready' })
