@@ -35,7 +35,12 @@ describe('apply and query commands', () => {
     assert.match(again.stdout, /applied 0 file\(s\).*2 file\(s\) already applied/);
 
     const tables = await runTabletime(['query', 'tables', '--data-dir', dataDir, '--format', 'jsonl']);
-    assert.deepEqual(JSON.parse(tables.stdout.trim()), { database: 'l1', table: 'Users', versions: 6 });
+    assert.deepEqual(JSON.parse(tables.stdout.trim()), {
+      database: 'l1',
+      table: 'Users',
+      versions: 6,
+      lastCommit: '2024-05-09T06:56:54.000000Z',
+    });
 
     const current = await runTabletime([
       'query',

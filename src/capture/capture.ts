@@ -15,6 +15,7 @@ import { backoffDelayMs, binlogSequence, ConfigError, faultPoint, sleep } from '
 import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
+import { ColumnPolicy, type ColumnPolicySpec } from './column-policy.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
 import { type DdlEffect, ddlEffects, writeDdlRecord } from './ddl.ts';
 import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
@@ -26,6 +27,8 @@ export interface CaptureOptions {
   readonly source: string;
   /** `db.t1,db.t2,db.*` */
   readonly tables: string;
+  /** Tables to leave out of `tables`' patterns: db.tmp_*,… */
+  readonly excludeTables?: string;
   readonly dataDir: string;
   /** Replica server id; default derived from dataDir (stable across restarts). */
   readonly serverId?: number;
@@ -52,6 +55,8 @@ export interface CaptureOptions {
    * a notification, a failure here stops the checkpoint: capture retries from it.
    */
   readonly onDurable?: () => Promise<void>;
+  /** Columns to leave out or hash, by table (the config file's `tables.columns`). */
+  readonly columns?: ColumnPolicySpec;
   /** Snapshot progress: rows of `database.table` just read. */
   readonly onSnapshotRows?: (table: string, rows: number) => void;
 }
@@ -176,6 +181,7 @@ async function prepare(
       streamName: options.streamName ?? 'tabletime',
       chunkRows: options.snapshotChunkRows,
       onRows: options.onSnapshotRows,
+      policy: options.columns ? new ColumnPolicy(options.columns) : undefined,
       logger: log,
       signal: options.signal,
     });
@@ -231,9 +237,12 @@ function defaultServerId(dataDir: string): number {
 
 export async function runCapture(options: CaptureOptions): Promise<void> {
   const log = options.logger.child({ component: 'capture' });
-  const include = tableFilter(options.tables);
+  const include = tableFilter(options.tables, options.excludeTables);
   const bucketDir = bucketDirOf(options.dataDir);
   const checkpoints = new CheckpointStore(join(options.dataDir, 'capture'));
+  // Checked now: a missing hash key is a setup error before anything is read.
+  const policy =
+    options.columns && Object.keys(options.columns).length > 0 ? new ColumnPolicy(options.columns) : null;
   const flushIntervalMs = options.flushIntervalMs ?? 200;
   const schemas = new TableSchemas();
   const assembler = new TransactionAssembler({
@@ -315,7 +324,10 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             } else if (before(c.event.position, from)) {
               continue; // already in this table's snapshot
             }
-            await writer.write(c.event, c.schema);
+            if (policy) {
+              const w = policy.apply(c.event, c.schema);
+              await writer.write(w.event, w.schema);
+            } else await writer.write(c.event, c.schema);
             changes++;
           }
           const effects = tx.ddl ? ddlEffects(tx.ddl.sql, tx.ddl.database) : [];

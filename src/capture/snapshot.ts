@@ -10,6 +10,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
+import type { ColumnPolicy } from './column-policy.ts';
 import { ChangeFileWriter, type CompletedFile, META_DIR, publishFile } from '../changefile/index.ts';
 import { type ChangeEvent, faultPoint, type TableSchema } from '../core/index.ts';
 import { currentBinlogPosition } from './source.ts';
@@ -38,6 +39,8 @@ export interface SnapshotOptions {
   readonly chunkRows?: number;
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  /** Columns left out or hashed before anything is written. */
+  readonly policy?: ColumnPolicy;
   /** After each chunk read: rows of `database.table` read so far by this chunk (for metrics). */
   readonly onRows?: (table: string, rows: number) => void;
 }
@@ -181,7 +184,10 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
             uuid: '',
             streamName: options.streamName,
           };
-          files.push(...(await writer.write(event, schema)));
+          if (options.policy) {
+            const w = options.policy.apply(event, schema);
+            files.push(...(await writer.write(w.event, w.schema)));
+          } else files.push(...(await writer.write(event, schema)));
           rows++;
         }
         options.onRows?.(`${database}.${table}`, chunk.length);

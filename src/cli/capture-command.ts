@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { BucketUploader, openRemoteBucket } from '../bucket/index.ts';
 import { bucketDirOf, runCapture } from '../capture/index.ts';
+import type { ColumnPolicySpec } from '../capture/column-policy.ts';
 import { notificationOf, openNotifier } from '../notify/index.ts';
 import { createLogger } from './logger.ts';
 import { resolveSourceUrl } from './source-url.ts';
@@ -17,6 +18,9 @@ export interface CaptureCommandOptions {
   snapshotChunkRows?: string;
   notify?: string;
   bucket?: string;
+  excludeTables?: string;
+  /** Columns to leave out or hash (config file only). */
+  columns?: ColumnPolicySpec;
 }
 
 /** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
@@ -40,6 +44,8 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
     onFiles: notifier ? (files) => notifier.publish(files.map((f) => notificationOf(bucket, f))) : undefined,
     source: await resolveSourceUrl(opts),
     tables: opts.tables,
+    excludeTables: opts.excludeTables,
+    columns: opts.columns,
     dataDir,
     gzip: opts.gzip,
     flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),

@@ -10,6 +10,7 @@ export async function checkCommand(
     source?: string;
     sourcePasswordFile?: string;
     tables: string;
+    excludeTables?: string;
     json?: boolean;
     strictPrivileges?: boolean;
   },
@@ -18,7 +19,7 @@ export async function checkCommand(
   const url = await resolveSourceUrl(opts);
   const conn = await connectSource(url);
   try {
-    const report = await preflight(conn, tableFilter(opts.tables), {
+    const report = await preflight(conn, tableFilter(opts.tables, opts.excludeTables), {
       strictPrivileges: opts.strictPrivileges === true,
     });
     if (opts.json) {

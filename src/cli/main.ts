@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { TabletimeError } from '../core/index.ts';
+import { withConfig } from './config.ts';
 import { type CaptureCommandOptions, captureCommand } from './capture-command.ts';
 import { checkCommand } from './check-command.ts';
 import { type RunCommandOptions, runCommand } from './run-command.ts';
@@ -82,8 +83,9 @@ program
     '--source-password-file <file>',
     'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
   )
-  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
-  .requiredOption('--data-dir <dir>', 'where the bucket, the checkpoint and the history store live')
+  .option('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .option('--exclude-tables <list>', 'tables to leave out of --tables: db.tmp_*,…')
+  .option('--data-dir <dir>', 'where the bucket, the checkpoint and the history store live')
   .option(
     '--store <url>',
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
@@ -91,20 +93,35 @@ program
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
   .option('--http <host:port>', 'also serve the HTTP API and the web page, e.g. 127.0.0.1:8080')
   .option('--token-file <file>', 'bearer token for the HTTP API (required unless --http is on loopback)')
-  .action(async (opts: RunCommandOptions) => {
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
+  .action(async (flags: RunCommandOptions, cmd: Command) => {
+    const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', [
+      'tables',
+      'dataDir',
+    ]);
     process.exitCode = await runCommand(opts);
   });
 
 program
   .command('serve')
   .description('Serve the HTTP API and the web page over a history store no `run` holds')
-  .requiredOption('--data-dir <dir>', 'the data dir (its DuckDB file), or any with --store')
+  .option('--data-dir <dir>', 'the data dir (its DuckDB file), or any with --store')
   .option('--store <url>', 'history store: postgres://… or bigquery://… (default: DuckDB in DIR)')
   .option('--http <host:port>', 'where to listen (default 127.0.0.1:8080)')
   .option('--token-file <file>', 'bearer token (required unless --http is on loopback)')
-  .action(async (opts: { dataDir: string; store?: string; http?: string; tokenFile?: string }) => {
-    process.exitCode = await serveCommand(opts);
-  });
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
+  .action(
+    async (flags: { dataDir: string; store?: string; http?: string; tokenFile?: string }, cmd: Command) => {
+      const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['dataDir']);
+      process.exitCode = await serveCommand(opts);
+    },
+  );
 
 program
   .command('status')
@@ -134,17 +151,26 @@ program
     '--source-password-file <file>',
     'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
   )
-  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .option('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .option('--exclude-tables <list>', 'tables to leave out of --tables: db.tmp_*,…')
   .option('--json', 'print the report as JSON')
   .option('--strict-privileges', 'fail (not just warn) when the user has more privilege than capture needs')
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
   .action(
-    async (opts: {
-      source?: string;
-      sourcePasswordFile?: string;
-      tables: string;
-      json?: boolean;
-      strictPrivileges?: boolean;
-    }) => {
+    async (
+      flags: {
+        source?: string;
+        sourcePasswordFile?: string;
+        tables: string;
+        json?: boolean;
+        strictPrivileges?: boolean;
+      },
+      cmd: Command,
+    ) => {
+      const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['tables']);
       process.exitCode = await checkCommand(opts, process.stdout);
     },
   );
@@ -157,8 +183,9 @@ program
     '--source-password-file <file>',
     'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
   )
-  .requiredOption('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
-  .requiredOption('--data-dir <dir>', 'where the bucket and the checkpoint live')
+  .option('--tables <list>', 'tables to capture: db.t1,db.t2,db.*')
+  .option('--exclude-tables <list>', 'tables to leave out of --tables: db.tmp_*,…')
+  .option('--data-dir <dir>', 'where the bucket and the checkpoint live')
   .option('--gzip', 'gzip the change files')
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
   .option('--server-id <id>', 'replica server id (default: derived from --data-dir)')
@@ -169,7 +196,15 @@ program
     'also publish the files to a shared bucket: gs://BUCKET[/prefix] or a shared folder (removed locally once there)',
   )
   .option('--snapshot-chunk-rows <n>', 'rows per snapshot query (default 10000)')
-  .action(async (opts: CaptureCommandOptions) => {
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
+  .action(async (flags: CaptureCommandOptions, cmd: Command) => {
+    const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', [
+      'tables',
+      'dataDir',
+    ]);
     process.exitCode = await captureCommand(opts);
   });
 
@@ -178,7 +213,7 @@ program
   .description(
     'Apply every change file in DIR/bucket not applied yet into the history store (DIR/history.duckdb)',
   )
-  .requiredOption('--data-dir <dir>', 'the data dir capture writes to')
+  .option('--data-dir <dir>', 'the data dir capture writes to')
   .option(
     '--store <url>',
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
@@ -196,15 +231,23 @@ program
     '--sweep-interval <seconds>',
     'with --notifications: how often to apply files that stayed unapplied that long (default 60)',
   )
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
   .action(
-    async (opts: {
-      dataDir: string;
-      store?: string;
-      retryDeadLetters?: boolean;
-      notifications?: string;
-      sweepInterval?: string;
-      bucket?: string;
-    }) => {
+    async (
+      flags: {
+        dataDir: string;
+        store?: string;
+        retryDeadLetters?: boolean;
+        notifications?: string;
+        sweepInterval?: string;
+        bucket?: string;
+      },
+      cmd: Command,
+    ) => {
+      const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['dataDir']);
       process.exitCode = await applyCommand(opts, process.stdout);
     },
   );
@@ -244,7 +287,7 @@ program
     '--source-password-file <file>',
     'read the password from this file (or TABLETIME_SOURCE_PASSWORD, or TABLETIME_SOURCE_PASSWORD_SECRET=projects/P/secrets/S)',
   )
-  .requiredOption('--data-dir <dir>', 'the data dir of the pipeline (capture checkpoint, bucket, history)')
+  .option('--data-dir <dir>', 'the data dir of the pipeline (capture checkpoint, bucket, history)')
   .option(
     '--store <url>',
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb, or the running `run`)',
@@ -252,7 +295,12 @@ program
   .option('--tables <list>', 'tables to compare: db.t1,db.* (default: every table with a history)')
   .option('--chunk-rows <n>', 'records per chunk (default 2000)')
   .option('--timeout <seconds>', 'how long to wait for apply to reach a chunk (default 60)')
-  .action(async (opts: VerifyCommandOptions) => {
+  .option(
+    '--config <file>',
+    'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
+  )
+  .action(async (flags: VerifyCommandOptions, cmd: Command) => {
+    const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['dataDir']);
     process.exitCode = await verifyCommand(opts, process.stdout);
   });
 

@@ -15,6 +15,7 @@ import { applyBucket, applyFiles, applyTruncates } from '../apply/index.ts';
 const TRUNCATE = '\u0000truncate:';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
+import type { ColumnPolicySpec } from '../capture/column-policy.ts';
 import { backoffDelayMs, binlogAtOrAfter, isoFromMicros, sleep, TabletimeError } from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
@@ -36,6 +37,9 @@ export interface RunCommandOptions {
   /** Serve the HTTP API and the page here: host:port. */
   http?: string;
   tokenFile?: string;
+  excludeTables?: string;
+  /** Columns to leave out or hash (config file only). */
+  columns?: ColumnPolicySpec;
 }
 
 export interface StatusReport {
@@ -335,6 +339,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     await runCapture({
       source,
       tables: opts.tables,
+      excludeTables: opts.excludeTables,
+      columns: opts.columns,
       dataDir,
       flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
       logger,
