@@ -5,20 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { runTabletime, spawnTabletime, untilRunAnswers } from './support/cli.ts';
+import { freePort, runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb } from './support/mariadb.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** `name{labels} value` lines -> value by `name{labels}`. */
 function parse(text: string): Map<string, number> {
@@ -41,21 +32,9 @@ describe('metrics', () => {
     for (let i = 1; i <= 30; i++) await db.query('INSERT INTO shop.a VALUES (?, 0)', [i]);
     const dir = await mkdtemp(join(tmpdir(), 'tt-metrics-'));
     const port = await freePort();
-    let stderr = '';
-    const run = spawnTabletime([
-      'run',
-      '--source',
-      db.url,
-      '--tables',
-      'shop.*',
-      '--data-dir',
-      dir,
-      '--http',
-      `127.0.0.1:${port}`,
-    ]);
-    run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const run = spawnRun(db.url, dir, ['--http', `127.0.0.1:${port}`]);
     try {
-      await untilRunAnswers(dir, () => stderr, 100);
+      await untilRunAnswers(dir, run.stderr, 100);
       const scrape = async () => {
         const res = await fetch(`http://127.0.0.1:${port}/metrics`);
         assert.equal(res.status, 200);
@@ -105,8 +84,7 @@ describe('metrics', () => {
       assert.equal(m.get('tabletime_apply_batch_changes_sum'), changesA + changesB);
       assert.ok((m.get('tabletime_process_resident_memory_bytes') ?? 0) > 0);
     } finally {
-      run.kill('SIGTERM');
-      await new Promise((r) => run.once('exit', r));
+      await run.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });

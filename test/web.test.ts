@@ -8,24 +8,15 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
-import { spawnTabletime, untilRunAnswers, runTabletime } from './support/cli.ts';
+import { freePort, runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb } from './support/mariadb.ts';
 import { REPO_ROOT } from './support/paths.ts';
 
 const CHROMIUM = process.env.TABLETIME_CHROMIUM ?? '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 const nextSecond = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 30));
 /** A datetime-local value in UTC (the browser below runs in UTC). */
@@ -45,19 +36,7 @@ describe('web page', () => {
       await db.query('INSERT INTO shop.orders VALUES (?, ?, ?, ?)', [i + 1, c, 'new', `${(i + 1) * 10}.00`]);
     const dir = await mkdtemp(join(tmpdir(), 'tt-web-'));
     const port = await freePort();
-    let stderr = '';
-    const run = spawnTabletime([
-      'run',
-      '--source',
-      db.url,
-      '--tables',
-      'shop.*',
-      '--data-dir',
-      dir,
-      '--http',
-      `127.0.0.1:${port}`,
-    ]);
-    run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const run = spawnRun(db.url, dir, ['--http', `127.0.0.1:${port}`]);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -73,7 +52,7 @@ describe('web page', () => {
     const shots = process.env.TABLETIME_SCREENSHOTS;
     if (shots) await mkdir(shots, { recursive: true });
     try {
-      await untilRunAnswers(dir, () => stderr, 100);
+      await untilRunAnswers(dir, run.stderr, 100);
       await nextSecond();
       const t0 = new Date();
       await nextSecond();
@@ -138,8 +117,7 @@ describe('web page', () => {
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();
-      run.kill('SIGTERM');
-      await new Promise((r) => run.once('exit', r));
+      await run.stop();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -150,6 +150,37 @@ export async function resolvePosition(store: HistoryStore, text: string): Promis
   return bound;
 }
 
+/**
+ * `col=value[,col=value]` of the primary key -> the key as a row (`query history --key`, and the
+ * API's `key`). Only key columns, all of them, each value of its column's type.
+ */
+export function parseKey(schema: TableSchema, text: string, what = 'key'): Row {
+  const key: Row = {};
+  const byName = new Map(schema.columns.map((c) => [c.name, c]));
+  const table = `${schema.database}.${schema.table}`;
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    const col = byName.get(part.slice(0, eq).trim());
+    if (eq <= 0 || !col || !schema.primaryKeys.includes(col.name))
+      throw new ConfigError(
+        'USAGE',
+        `${what} '${part}' is not column=value of ${table}'s key (${schema.primaryKeys.join(', ')})`,
+      );
+    const value = part.slice(eq + 1).trim();
+    try {
+      key[col.name] = decodeValue(value, col);
+    } catch {
+      throw new ConfigError(
+        'USAGE',
+        `${what} ${col.name}='${value}' is not a value of ${col.name}'s type (${col.sqlType})`,
+      );
+    }
+  }
+  const missing = schema.primaryKeys.filter((k) => !(k in key));
+  if (missing.length > 0) throw new ConfigError('USAGE', `${what} lacks ${missing.join(', ')}`);
+  return key;
+}
+
 /** Answers one query from an open store (here, or inside `tabletime run`). */
 export async function answerQuery(
   store: HistoryStore,
@@ -199,29 +230,7 @@ export async function answerQuery(
       return 0;
     }
     case 'history': {
-      let key: Row | undefined;
-      if (opts.key) {
-        key = {};
-        const byName = new Map(schema.columns.map((c) => [c.name, c]));
-        for (const part of opts.key.split(',')) {
-          const eq = part.indexOf('=');
-          const col = byName.get(part.slice(0, eq).trim());
-          if (eq <= 0 || !col)
-            throw new ConfigError(
-              'USAGE',
-              `--key '${part}' is not column=value of ${table}'s key (${schema.primaryKeys.join(', ')})`,
-            );
-          const text = part.slice(eq + 1).trim();
-          try {
-            key[col.name] = decodeValue(text, col);
-          } catch {
-            throw new ConfigError(
-              'USAGE',
-              `--key ${col.name}='${text}' is not a value of ${col.name}'s type (${col.sqlType})`,
-            );
-          }
-        }
-      }
+      const key = opts.key ? parseKey(schema, opts.key, '--key') : undefined;
       const versions = await store.history(database, name, key);
       const extra = versions.map((v) => ({
         _tt_commit_ts: v.commitTimestamp,

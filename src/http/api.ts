@@ -10,7 +10,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { decodeValue, encodeValue } from '../changefile/index.ts';
 import { ConfigError, type Row, type TableSchema, TabletimeError } from '../core/index.ts';
-import { parseInstant, resolvePosition } from '../cli/query-command.ts';
+import { parseInstant, parseKey, resolvePosition } from '../cli/query-command.ts';
 import type { HistoryStore, Moment } from '../store/index.ts';
 
 /** What the running pipeline knows that the store does not (absent under `tabletime serve`). */
@@ -248,33 +248,6 @@ function parseOffset(cursor: string | undefined): number {
 }
 
 const offsetCursor = (n: number) => Buffer.from(String(n)).toString('base64url');
-
-/** `col=value[,col=value]` of the primary key -> a key row (the CLI's --key syntax). */
-export function parseKey(schema: TableSchema, text: string): Row {
-  const key: Row = {};
-  const byName = new Map(schema.columns.map((c) => [c.name, c]));
-  for (const part of text.split(',')) {
-    const eq = part.indexOf('=');
-    const col = byName.get(part.slice(0, eq).trim());
-    if (eq <= 0 || !col || !schema.primaryKeys.includes(col.name))
-      throw new ConfigError(
-        'USAGE',
-        `key '${part}' is not column=value of the table's key (${schema.primaryKeys.join(', ')})`,
-      );
-    const value = part.slice(eq + 1).trim();
-    try {
-      key[col.name] = decodeValue(value, col);
-    } catch {
-      throw new ConfigError(
-        'USAGE',
-        `key ${col.name}='${value}' is not a value of its type (${col.sqlType})`,
-      );
-    }
-  }
-  const missing = schema.primaryKeys.filter((k) => !(k in key));
-  if (missing.length > 0) throw new ConfigError('USAGE', `key lacks ${missing.join(', ')}`);
-  return key;
-}
 
 export function createApi(options: ApiOptions): OpenAPIHono {
   const { store } = options;

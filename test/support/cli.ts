@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './paths.ts';
@@ -40,4 +41,40 @@ export async function untilRunAnswers(dataDir: string, stderr: () => string, tri
     }
   }
   throw new Error(`run never answered: ${stderr()}`);
+}
+
+/** A free TCP port on 127.0.0.1 (for a process of our own to listen on). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** `tabletime run` on every table of `shop`, with `extra` flags; its stderr is collected. */
+export function spawnRun(
+  source: string,
+  dataDir: string,
+  extra: string[] = [],
+): { child: ChildProcess; stderr: () => string; stop: () => Promise<void> } {
+  let stderr = '';
+  const child = spawnTabletime([
+    'run',
+    '--source',
+    source,
+    '--tables',
+    'shop.*',
+    '--data-dir',
+    dataDir,
+    ...extra,
+  ]);
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { child, stderr: () => stderr, stop };
 }
