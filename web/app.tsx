@@ -191,6 +191,22 @@ function Freshness({ tables, pipeline }: { tables: TableInfo[]; pipeline: Pipeli
   );
 }
 
+/** A labelled date-time picker (local time, to the second). */
+function Picker(props: { label: string; name: string; value: string; set: (v: string) => void }) {
+  return (
+    <label>
+      {props.label}{' '}
+      <input
+        type="datetime-local"
+        step={1}
+        name={props.name}
+        value={props.value}
+        onInput={(e) => props.set((e.target as HTMLInputElement).value)}
+      />
+    </label>
+  );
+}
+
 // ---- views --------------------------------------------------------------------------------
 
 function TablesView() {
@@ -307,16 +323,7 @@ function AsOfTab({ info, params }: { info: TableInfo; params: URLSearchParams })
           go(toIso(picked));
         }}
       >
-        <label>
-          Show the table as it was at{' '}
-          <input
-            type="datetime-local"
-            step={1}
-            name="at"
-            value={picked}
-            onInput={(e) => setPicked((e.target as HTMLInputElement).value)}
-          />
-        </label>
+        <Picker label="Show the table as it was at" name="at" value={picked} set={setPicked} />
         <button type="submit">Show</button>
         <button
           type="button"
@@ -381,26 +388,8 @@ function DiffTab({ info, params }: { info: TableInfo; params: URLSearchParams })
           location.hash = link(info.database, info.table, 'diff', { from: toIso(a), to: toIso(b) });
         }}
       >
-        <label>
-          From{' '}
-          <input
-            type="datetime-local"
-            step={1}
-            name="from"
-            value={a}
-            onInput={(e) => setA((e.target as HTMLInputElement).value)}
-          />
-        </label>
-        <label>
-          to{' '}
-          <input
-            type="datetime-local"
-            step={1}
-            name="to"
-            value={b}
-            onInput={(e) => setB((e.target as HTMLInputElement).value)}
-          />
-        </label>
+        <Picker label="From" name="from" value={a} set={setA} />
+        <Picker label="to" name="to" value={b} set={setB} />
         <button type="submit">Show differences</button>
       </form>
       <Status loading={loading} error={error} />

@@ -9,18 +9,17 @@ import { bucketDirOf } from '../capture/index.ts';
 import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 
+export interface ApplyCommandOptions {
+  dataDir: string;
+  store?: string;
+  retryDeadLetters?: boolean;
+  notifications?: string;
+  sweepInterval?: string;
+  bucket?: string;
+}
+
 /** `tabletime apply --data-dir DIR [--store URL]`: applies every change file not applied yet, then exits. */
-export async function applyCommand(
-  opts: {
-    dataDir: string;
-    store?: string;
-    retryDeadLetters?: boolean;
-    notifications?: string;
-    sweepInterval?: string;
-    bucket?: string;
-  },
-  out: NodeJS.WritableStream,
-): Promise<number> {
+export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.WritableStream): Promise<number> {
   const dataDir = resolve(opts.dataDir);
   // Setup mistakes first, before anything is opened.
   if (opts.notifications?.startsWith('pubsub://') && !opts.bucket)

@@ -11,7 +11,7 @@ import { checkCommand } from './check-command.ts';
 import { type RunCommandOptions, runCommand } from './run-command.ts';
 import { serveCommand } from './serve-command.ts';
 import { statusCommand, waitCommand } from './status-command.ts';
-import { applyCommand } from './apply-command.ts';
+import { type ApplyCommandOptions, applyCommand } from './apply-command.ts';
 import { type QueryOptions, queryCommand } from './query-command.ts';
 import { demo } from './demo.ts';
 import { devMariadb } from './dev-mariadb-command.ts';
@@ -235,22 +235,10 @@ program
     '--config <file>',
     'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
   )
-  .action(
-    async (
-      flags: {
-        dataDir: string;
-        store?: string;
-        retryDeadLetters?: boolean;
-        notifications?: string;
-        sweepInterval?: string;
-        bucket?: string;
-      },
-      cmd: Command,
-    ) => {
-      const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['dataDir']);
-      process.exitCode = await applyCommand(opts, process.stdout);
-    },
-  );
+  .action(async (flags: ApplyCommandOptions, cmd: Command) => {
+    const opts = await withConfig(flags, (n: string) => cmd.getOptionValueSource(n) === 'cli', ['dataDir']);
+    process.exitCode = await applyCommand(opts, process.stdout);
+  });
 
 program
   .command('query')
