@@ -15,6 +15,7 @@ import { createApi } from '../src/http/api.ts';
 import { CONTENT_SECURITY_POLICY, startHttp, tokenMatches } from '../src/http/server.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
 import { masterPosition, startCapture } from './support/capture.ts';
+import { freePort, spawnTabletime } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
 
@@ -264,6 +265,36 @@ describe('HTTP API', () => {
       await using http = await startHttp(createApi({ store: stores.duckdb! }), { listen: '127.0.0.1:0' });
       assert.equal((await fetch(`${http.url}/api/tables`)).status, 200);
       await assert.rejects(startHttp(createApi({ store: stores.duckdb! }), { listen: 'nope' }), /host:port/);
+    });
+
+    it('tabletime serve answers over a store no pipeline holds', async () => {
+      const port = await freePort();
+      const serve = spawnTabletime([
+        'serve',
+        '--data-dir',
+        dir,
+        '--store',
+        pgdb.url,
+        '--http',
+        `127.0.0.1:${port}`,
+      ]);
+      let stderr = '';
+      serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      try {
+        let res: Response | null = null;
+        for (let i = 0; i < 100 && !res; i++) {
+          res = await fetch(`http://127.0.0.1:${port}/api/tables`).catch(() => null);
+          if (!res) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(res, `serve never answered: ${stderr}`);
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as Body).tables[0]!.records, 25);
+        const page = await fetch(`http://127.0.0.1:${port}/`);
+        assert.match(await page.text(), /<script type="module" src="\/assets\/app.js">/);
+      } finally {
+        serve.kill('SIGTERM');
+        await new Promise((r) => serve.once('exit', r));
+      }
     });
 
     it('tokens are compared whole', () => {
