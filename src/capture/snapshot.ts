@@ -125,18 +125,22 @@ export async function readChunk(
   return { rows, last: end && rows.length === limit ? keys.map((_, i) => end[`__tt_k${i}`]) : null };
 }
 
-/** Reads one table in primary-key chunks (keyset pagination) inside the open snapshot. */
+/** Reads one table in primary-key chunks (keyset pagination) inside the open snapshot, a page ahead. */
 async function* readTable(
   conn: Connection,
   schema: TableSchema,
   chunkRows: number,
 ): AsyncGenerator<Record<string, unknown>[]> {
-  let after: unknown[] | null = null;
+  // One page ahead: the server reads the next page while this one is being written.
+  let next = readChunk(conn, schema, null, chunkRows);
   for (;;) {
-    const { rows, last } = await readChunk(conn, schema, after, chunkRows);
+    const { rows, last } = await next;
+    if (last) {
+      next = readChunk(conn, schema, last, chunkRows);
+      next.catch(() => undefined); // surfaced by the await above, on the next turn
+    }
     if (rows.length > 0) yield rows;
     if (!last) return;
-    after = last;
   }
 }
 
