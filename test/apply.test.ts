@@ -245,6 +245,16 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(again.events, 4);
         assert.equal(again.inserted, 0, 'the version ids are already there');
         assert.equal((await store.tables()).find((t) => t.table === 'Users')!.versions, 4);
+        // Backfill (snapshot) rows, twice in one batch under two names, then once more: kept once.
+        const backfill = fixture('DataStreamToSpannerEventsIT__mysql-backfill-Users');
+        await copyFile(backfill, join(bucket, 'c.avro'));
+        await copyFile(backfill, join(bucket, 'd.avro'));
+        const both = await applyBucket(opts);
+        assert.equal(both.events, 2 * both.inserted, 'each backfill row once');
+        assert.ok(both.inserted > 0);
+        await copyFile(backfill, join(bucket, 'e.avro'));
+        assert.equal((await applyBucket(opts)).inserted, 0);
+        assert.equal((await store.tables()).find((t) => t.table === 'Users')!.versions, 4 + both.inserted);
       });
 
       it('bad lines go to the dead-letter folder with their reason; the good ones land', async () => {

@@ -265,6 +265,9 @@ export class BigQueryDialect implements SqlDialect {
     return bq(`${this.#project}.${this.#dataset}.${name}`);
   }
 
+  // The key is not enforced in BigQuery: the MERGE below matches ids itself.
+  readonly versionIdKey = true;
+
   insertIgnore(target: string, columns: readonly string[], select: string): string {
     return `MERGE ${target} T USING (${select}) S ON T._tt_version_id = S._tt_version_id
       WHEN NOT MATCHED THEN INSERT (${columns.join(', ')}) VALUES (${columns.map((c) => `S.${c}`).join(', ')})`;

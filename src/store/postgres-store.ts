@@ -151,6 +151,8 @@ class PostgresDialect extends StandardSqlDialect {
     return table;
   }
 
+  readonly versionIdKey = true;
+
   insertIgnore(target: string, columns: readonly string[], select: string): string {
     return `INSERT INTO ${target} (${columns.join(', ')}) ${select} ON CONFLICT DO NOTHING`;
   }

@@ -48,8 +48,22 @@ export interface SqlDialect {
   readonly now: string;
   /** The MD5 of a text expression as lower-case hex, as SQL. */
   md5Hex(expr: string): string;
-  /** INSERT … SELECT that skips rows whose primary key is already there. */
-  insertIgnore(target: string, columns: readonly string[], select: string): string;
+  /**
+   * INSERT … SELECT that skips rows whose version id is already there. `logPos` bounds the
+   * binlog positions of what is inserted (0 for snapshot rows): a version id already stored has
+   * the same position, so a dialect without a key on the id looks only there.
+   */
+  insertIgnore(
+    target: string,
+    columns: readonly string[],
+    select: string,
+    logPos: { readonly min: number; readonly max: number },
+  ): string;
+  /**
+   * Whether a history table gets a primary key on `_tt_version_id` (insertIgnore relies on it),
+   * or insertIgnore finds existing versions itself.
+   */
+  readonly versionIdKey: boolean;
   /** Views/macros/functions for current state, versions and as-of. */
   createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
   close(): Promise<void>;

@@ -127,7 +127,7 @@ export class SqlHistoryStore implements HistoryStore {
       const cols = [
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
         ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
-        d.primaryKey(['_tt_version_id']),
+        ...(d.versionIdKey ? [d.primaryKey(['_tt_version_id'])] : []),
       ];
       statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
     }
@@ -314,8 +314,15 @@ export class SqlHistoryStore implements HistoryStore {
     ];
     const hist = this.#hist(schema.database, schema.table);
     // The insert says how many rows it added: counting the history before and after would scan it.
+    let min = Number.MAX_SAFE_INTEGER;
+    let max = 0;
+    for (const { event } of items) {
+      const p = event.position.snapshot ? 0 : event.position.logPosition;
+      if (p < min) min = p;
+      if (p > max) max = p;
+    }
     const inserted = await d.change(
-      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staged}`),
+      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staged}`, { min, max }),
     );
     await d.run(`DROP TABLE ${staged}`);
     return inserted;
@@ -352,6 +359,7 @@ export class SqlHistoryStore implements HistoryStore {
         hist,
         columns,
         `SELECT ${select.join(', ')} FROM (${lastVersions(hist, 'WHERE _tt_position < $1')}) v`,
+        { min: t.logPosition, max: t.logPosition },
       ),
       [t.positionKey, t.commitTimestamp, t.logFile, String(t.logPosition), t.gtid, t.file],
     );

@@ -24,7 +24,13 @@ export abstract class StandardSqlDialect implements SqlDialect {
     columns: readonly string[],
     rows: readonly (string | null)[][],
   ): Promise<string>;
-  abstract insertIgnore(target: string, columns: readonly string[], select: string): string;
+  abstract insertIgnore(
+    target: string,
+    columns: readonly string[],
+    select: string,
+    logPos: { readonly min: number; readonly max: number },
+  ): string;
+  abstract readonly versionIdKey: boolean;
   abstract createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
   abstract close(): Promise<void>;
 
