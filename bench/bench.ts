@@ -73,7 +73,8 @@ function startTabletime(args: string[], logFile: string) {
     : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, CLI, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn' },
+    // TABLETIME_BENCH_LOG=info keeps every process's log in the work dir (with TABLETIME_BENCH_KEEP).
+    env: { ...process.env, TABLETIME_LOG_LEVEL: process.env.TABLETIME_BENCH_LOG ?? 'warn' },
   });
   let errors = '';
   child.stderr!.on('data', (d: Buffer) => (errors += d.toString()));

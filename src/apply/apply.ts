@@ -129,7 +129,16 @@ export async function applyFiles(
       total.files += files.length - skipped.length;
       total.skipped += skipped.length;
       total.inserted += inserted;
-      options.logger?.info({ files: files.length, events, inserted, first: files[0]!.file }, 'files applied');
+      options.logger?.info(
+        {
+          files: files.length,
+          events,
+          inserted,
+          first: files[0]!.file,
+          ms: Math.round(performance.now() - started),
+        },
+        'files applied',
+      );
     });
     // Surface a failure now if it is already known; otherwise at the next flush.
     storing.catch(() => undefined);
