@@ -29,10 +29,13 @@ import type {
   VersionOut,
 } from './store.ts';
 
-/** Metadata columns and their (portable) SQL types; `_tt_version_id` is the primary key. */
 /** Where tabletime keeps its own tables. */
 export const META_SCHEMA = '_tabletime';
 
+/**
+ * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
+ * in PostgreSQL and BigQuery; see the DuckDB dialect's insertIgnore for DuckDB).
+ */
 export const META_TYPES: readonly (readonly [string, string])[] = [
   ['_tt_version_id', 'VARCHAR'],
   ['_tt_key', 'VARCHAR'],
@@ -192,10 +195,7 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async isApplied(file: string): Promise<boolean> {
-    return (
-      (await this.dialect.rows(`SELECT 1 AS x FROM ${this.#meta('applied_files')} WHERE name = $1`, [file]))
-        .length > 0
-    );
+    return (await this.appliedAmong([file])).has(file);
   }
 
   async applyFile(
@@ -242,7 +242,7 @@ export class SqlHistoryStore implements HistoryStore {
     let inserted = 0;
     await d.begin();
     try {
-      for (const { file } of files) if (await this.isApplied(file)) known.add(file);
+      for (const file of await this.appliedAmong(files.map((f) => f.file))) known.add(file);
       for (const p of prepared) {
         const items = p.items.filter((i) => !known.has(i.file));
         if (items.length > 0) inserted += await this.#load(p.schema, p.columns, items);

@@ -27,7 +27,7 @@ export interface TruncateRecord {
   readonly file: string;
 }
 
-/** One version as queries return it: the source row plus its metadata. */
+/** A table with a history: how many versions it keeps, and its latest change. */
 export interface TableSummary {
   readonly database: string;
   readonly table: string;
@@ -36,6 +36,7 @@ export interface TableSummary {
   readonly lastCommit: string | null;
 }
 
+/** One version as queries return it: the source row plus its metadata. */
 export interface VersionOut {
   readonly row: Row;
   readonly versionId: string;
