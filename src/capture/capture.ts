@@ -101,6 +101,7 @@ async function prepare(
   include: (database: string, table: string) => boolean,
   log: Logger,
   everConnected: boolean,
+  policy: ColumnPolicy,
 ): Promise<Checkpoint> {
   const bucketDir = bucketDirOf(options.dataDir);
   const stateDir = join(options.dataDir, 'capture');
@@ -181,7 +182,7 @@ async function prepare(
       streamName: options.streamName ?? 'tabletime',
       chunkRows: options.snapshotChunkRows,
       onRows: options.onSnapshotRows,
-      policy: options.columns ? new ColumnPolicy(options.columns) : undefined,
+      policy,
       logger: log,
       signal: options.signal,
     });
@@ -241,8 +242,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
   const bucketDir = bucketDirOf(options.dataDir);
   const checkpoints = new CheckpointStore(join(options.dataDir, 'capture'));
   // Checked now: a missing hash key is a setup error before anything is read.
-  const policy =
-    options.columns && Object.keys(options.columns).length > 0 ? new ColumnPolicy(options.columns) : null;
+  const policy = new ColumnPolicy(options.columns ?? {});
   const flushIntervalMs = options.flushIntervalMs ?? 200;
   const schemas = new TableSchemas();
   const assembler = new TransactionAssembler({
@@ -259,7 +259,7 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
   while (!options.signal.aborted) {
     let writer: ChangeFileWriter | null = null;
     try {
-      checkpoint = await prepare(options, checkpoint, include, log, everConnected);
+      checkpoint = await prepare(options, checkpoint, include, log, everConnected, policy);
       everConnected = true;
       // Files a crash left published here but not uploaded yet (--bucket).
       await options.onDurable?.();
@@ -324,10 +324,8 @@ export async function runCapture(options: CaptureOptions): Promise<void> {
             } else if (before(c.event.position, from)) {
               continue; // already in this table's snapshot
             }
-            if (policy) {
-              const w = policy.apply(c.event, c.schema);
-              await writer.write(w.event, w.schema);
-            } else await writer.write(c.event, c.schema);
+            const w = policy.apply(c.event, c.schema);
+            await writer.write(w.event, w.schema);
             changes++;
           }
           const effects = tx.ddl ? ddlEffects(tx.ddl.sql, tx.ddl.database) : [];

@@ -43,11 +43,6 @@ export class ColumnPolicy {
     this.#key = hashKey ? Buffer.from(hashKey) : null;
   }
 
-  /** True when no table has rules (nothing to do). */
-  get empty(): boolean {
-    return Object.keys(this.#rules).length === 0;
-  }
-
   /** The schema as written: excluded columns gone, hashed ones as char(64). */
   schema(schema: TableSchema): TableSchema {
     const rules = this.#rules[`${schema.database}.${schema.table}`];

@@ -40,7 +40,7 @@ export interface SnapshotOptions {
   readonly logger: Logger;
   readonly signal: AbortSignal;
   /** Columns left out or hashed before anything is written. */
-  readonly policy?: ColumnPolicy;
+  readonly policy: ColumnPolicy;
   /** After each chunk read: rows of `database.table` read so far by this chunk (for metrics). */
   readonly onRows?: (table: string, rows: number) => void;
 }
@@ -188,10 +188,8 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
             uuid: '',
             streamName: options.streamName,
           };
-          if (options.policy) {
-            const w = options.policy.apply(event, schema);
-            files.push(...(await writer.write(w.event, w.schema)));
-          } else files.push(...(await writer.write(event, schema)));
+          const w = options.policy.apply(event, schema);
+          files.push(...(await writer.write(w.event, w.schema)));
           rows++;
         }
         options.onRows?.(`${database}.${table}`, chunk.length);
