@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readdir } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { copyFile, mkdir, open } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { publishFile } from '../changefile/fs-durable.ts';
 import { ConfigError } from '../core/index.ts';
 import type { ObjectInfo, RemoteBucket } from './bucket.ts';
-import { withTimes } from './sync.ts';
+import { filesUnder, withTimes } from './sync.ts';
 
 /**
  * A folder the machines share (NFS, a mounted volume): objects are files, published by a rename
@@ -20,30 +20,17 @@ export class FolderBucket implements RemoteBucket {
   }
 
   async list(prefix: string): Promise<string[]> {
-    return (await this.#names(prefix)).sort();
+    const names = await filesUnder(this.#dir);
+    if (names === null)
+      throw new ConfigError(
+        'BUCKET',
+        `the bucket folder ${this.#dir} does not exist: create it, or fix --bucket`,
+      );
+    return names.filter((name) => name.startsWith(prefix));
   }
 
   async listWithTimes(prefix: string): Promise<ObjectInfo[]> {
     return withTimes(this.#dir, await this.list(prefix));
-  }
-
-  async #names(prefix: string): Promise<string[]> {
-    let entries;
-    try {
-      entries = await readdir(this.#dir, { withFileTypes: true, recursive: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new ConfigError(
-          'BUCKET',
-          `the bucket folder ${this.#dir} does not exist: create it, or fix --bucket`,
-        );
-      }
-      throw err;
-    }
-    return entries
-      .filter((e) => e.isFile() && !e.name.startsWith('.'))
-      .map((e) => relative(this.#dir, join(e.parentPath, e.name)).split(sep).join('/'))
-      .filter((name) => name.startsWith(prefix));
   }
 
   async download(name: string, localPath: string): Promise<void> {

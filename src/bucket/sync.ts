@@ -34,17 +34,24 @@ function isSharedMeta(name: string): boolean {
  * staging) are left out.
  */
 export async function listLocalObjects(dir: string): Promise<string[]> {
+  return ((await filesUnder(dir)) ?? []).filter((name) => isChangeFileName(name) || isSharedMeta(name));
+}
+
+/**
+ * Every file under `dir` but dot files (temporary ones), as sorted '/'-separated names; null when
+ * `dir` does not exist.
+ */
+export async function filesUnder(dir: string): Promise<string[] | null> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true, recursive: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
   return entries
     .filter((e) => e.isFile() && !e.name.startsWith('.'))
     .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
-    .filter((name) => isChangeFileName(name) || isSharedMeta(name))
     .sort();
 }
 
