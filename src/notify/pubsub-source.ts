@@ -98,21 +98,23 @@ export class PubSubSource implements NotificationSource {
       });
     }
     if (this.#failure) throw this.#failure;
-    let take = 0;
+    const out: Delivery[] = [];
     let bytes = 0;
-    while (take < this.#queue.length && take < max && (take === 0 || bytes < budgetBytes)) {
-      bytes += objectSize(this.#queue[take]!);
-      take++;
+    while (this.#queue.length > 0 && out.length < max && (out.length === 0 || bytes < budgetBytes)) {
+      const m = this.#queue.shift()!;
+      const size = objectSize(m);
+      bytes += size;
+      out.push({
+        name: changeFileOfNotification(m.attributes, this.#prefix, this.#bucket),
+        bytes: size,
+        ack: async () => {
+          // With exactly-once delivery on the subscription, this resolves when Pub/Sub has it.
+          await m.ackWithResponse();
+        },
+        nak: () => m.nack(),
+      });
     }
-    return this.#queue.splice(0, take).map((m) => ({
-      name: changeFileOfNotification(m.attributes, this.#prefix, this.#bucket),
-      bytes: objectSize(m),
-      ack: async () => {
-        // With exactly-once delivery on the subscription, this resolves when Pub/Sub has it.
-        await m.ackWithResponse();
-      },
-      nak: () => m.nack(),
-    }));
+    return out;
   }
 
   async close(): Promise<void> {
