@@ -27,6 +27,8 @@ export interface WorkerOptions extends ApplyOptions {
   readonly sweepMs?: number;
   /** The bucket's object prefix (Pub/Sub notifications name whole objects). */
   readonly bucketPrefix?: string;
+  /** The bucket's name: Pub/Sub notifications about another bucket's objects are ignored. */
+  readonly bucketName?: string;
 }
 
 /** Notifications taken into one store transaction, at most: 50 files, or about 8 MiB of them. */
@@ -37,6 +39,7 @@ export async function runApplyWorker(options: WorkerOptions): Promise<void> {
   const source = await openNotificationSource(options.notifications, {
     ackWaitMs: options.ackWaitMs,
     bucketPrefix: options.bucketPrefix,
+    bucket: options.bucketName,
   });
   try {
     await workOn(source, options);

@@ -49,7 +49,7 @@ export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.Writab
     await runApplyWorker({
       ...options,
       notifications: opts.notifications,
-      bucketPrefix: bucketPrefixOf(opts.bucket),
+      ...pubsubBucketOf(opts.bucket),
       signal: controller.signal,
       sweepMs: sweep,
     });
@@ -71,9 +71,9 @@ export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.Writab
   return 0;
 }
 
-/** The object prefix Pub/Sub notifications carry for `--bucket gs://bucket/prefix`. */
-function bucketPrefixOf(url: string | undefined): string | undefined {
-  if (!url) return undefined;
+/** The bucket and object prefix Pub/Sub notifications carry for `--bucket gs://bucket/prefix`. */
+function pubsubBucketOf(url: string | undefined): { bucketName?: string; bucketPrefix?: string } {
+  if (!url) return {};
   const target = parseBucketUrl(url);
-  return target.kind === 'gcs' ? target.prefix : undefined;
+  return target.kind === 'gcs' ? { bucketName: target.bucket, bucketPrefix: target.prefix } : {};
 }

@@ -41,7 +41,7 @@ export function checkNotificationsUrl(url: string): void {
 
 export async function openNotificationSource(
   url: string,
-  options: { ackWaitMs?: number; bucketPrefix?: string },
+  options: { ackWaitMs?: number; bucketPrefix?: string; bucket?: string },
 ): Promise<NotificationSource> {
   if (url.startsWith('nats://')) {
     const { NatsSource } = await import('./nats-source.ts');
@@ -49,7 +49,11 @@ export async function openNotificationSource(
   }
   if (url.startsWith('pubsub://')) {
     const { PubSubSource } = await import('./pubsub-source.ts');
-    return PubSubSource.open(url, { ackWaitMs: options.ackWaitMs, bucketPrefix: options.bucketPrefix ?? '' });
+    return PubSubSource.open(url, {
+      ackWaitMs: options.ackWaitMs,
+      bucketPrefix: options.bucketPrefix ?? '',
+      bucket: options.bucket,
+    });
   }
   checkNotificationsUrl(url);
   throw new Error('unreachable');
