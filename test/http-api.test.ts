@@ -155,6 +155,8 @@ describe('HTTP API', () => {
         const p1 = await get('/api/tables/shop/orders/history?key=id=2&limit=1');
         const p2 = await get(`/api/tables/shop/orders/history?key=id=2&limit=1&cursor=${p1.body.next}`);
         assert.equal(p2.body.rows[0]!.status, 'paid');
+        // What it changed is measured against the version on the page before.
+        assert.deepEqual(p2.body.rows[0]!._tt_changed, ['status', 'total']);
       });
 
       it('diff between two times: inserted, deleted, changed with the changed columns', async () => {

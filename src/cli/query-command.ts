@@ -59,6 +59,18 @@ function cell(value: Row[string] | undefined, column: ColumnSchema | undefined):
   return String(encodeValue(value, column));
 }
 
+/** One CSV field: quoted when it holds a quote, a comma or a line break. */
+export function csvField(s: string): string {
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** A record's values in the change-file encoding (exact: big numbers as digit strings). */
+export function encodeRow(schema: TableSchema, row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const c of schema.columns) out[c.name] = encodeValue(row[c.name], c);
+  return out;
+}
+
 function render(
   format: Format,
   header: string[],
@@ -67,9 +79,8 @@ function render(
   out: NodeJS.WritableStream,
 ): void {
   if (format === 'csv') {
-    const q = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-    out.write(`${header.map(q).join(',')}\n`);
-    for (const r of rows) out.write(`${r.map(q).join(',')}\n`);
+    out.write(`${header.map(csvField).join(',')}\n`);
+    for (const r of rows) out.write(`${r.map(csvField).join(',')}\n`);
     return;
   }
   const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
@@ -93,9 +104,7 @@ function printRows(
   const names = schema.columns.map((c) => c.name);
   if (format === 'jsonl') {
     rows.forEach((row, i) => {
-      const obj: Record<string, unknown> = {};
-      for (const n of names) obj[n] = row[n] === undefined ? null : encodeValue(row[n], byName.get(n)!);
-      out.write(`${JSON.stringify({ ...(extra?.[i] ?? {}), ...obj })}\n`);
+      out.write(`${JSON.stringify({ ...(extra?.[i] ?? {}), ...encodeRow(schema, row) })}\n`);
     });
     return;
   }

@@ -10,7 +10,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { decodeValue, encodeValue } from '../changefile/index.ts';
 import { ConfigError, type Row, type TableSchema, TabletimeError } from '../core/index.ts';
-import { parseInstant, parseKey, resolvePosition } from '../cli/query-command.ts';
+import { csvField, encodeRow, parseInstant, parseKey, resolvePosition } from '../cli/query-command.ts';
 import type { HistoryStore, Moment } from '../store/index.ts';
 
 /** What the running pipeline knows that the store does not (absent under `tabletime serve`). */
@@ -188,24 +188,11 @@ export function errorResponse(c: Context, err: unknown): Response {
 }
 
 function csv(columns: readonly string[], rows: readonly Record<string, unknown>[]): string {
-  const q = (v: unknown) => {
-    if (v === null || v === undefined) return '';
-    const s = typeof v === 'string' ? v : JSON.stringify(v);
-    return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-  };
+  const q = (v: unknown) =>
+    v === null || v === undefined ? '' : csvField(typeof v === 'string' ? v : JSON.stringify(v));
   return (
     [columns.map(q).join(','), ...rows.map((r) => columns.map((k) => q(r[k])).join(','))].join('\n') + '\n'
   );
-}
-
-/** A record's values in the change-file encoding (exact: big numbers as digit strings). */
-function encodeRow(schema: TableSchema, row: Row): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const c of schema.columns) {
-    const v = row[c.name];
-    out[c.name] = v === undefined || v === null ? null : encodeValue(v, c);
-  }
-  return out;
 }
 
 /** The cursor after a record: its key, encoded, in base64url. */
@@ -247,7 +234,13 @@ function parseOffset(cursor: string | undefined): number {
   return n;
 }
 
-const offsetCursor = (n: number) => Buffer.from(String(n)).toString('base64url');
+/** One page of a list answered whole (history, diff): the items shown, where they start, the next cursor. */
+function offsetPage<T>(items: readonly T[], cursor: string | undefined, limit: number) {
+  const from = parseOffset(cursor);
+  const shown = items.slice(from, from + limit);
+  const next = from + limit < items.length ? Buffer.from(String(from + limit)).toString('base64url') : null;
+  return { from, shown, next };
+}
 
 export function createApi(options: ApiOptions): OpenAPIHono {
   const { store } = options;
@@ -343,8 +336,11 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     const q = c.req.valid('query');
     const schema = await schemaOf(database, table);
     const versions = await store.history(database, table, parseKey(schema, q.key));
-    const from = parseOffset(q.cursor);
-    const shown = versions.slice(from, from + q.limit);
+    const { from, shown, next } = offsetPage(versions, q.cursor, q.limit);
+    // Each version shown, and the one before the first, encoded once.
+    const base = Math.max(0, from - 1);
+    const encoded = versions.slice(base, from + shown.length).map((v) => encodeRow(schema, v.row));
+    const at = (index: number) => encoded[index - base]!;
     const columns = [
       '_tt_commit_ts',
       '_tt_op',
@@ -356,8 +352,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     ];
     const rows = shown.map((v, i) => {
       const prev = versions[from + i - 1];
-      const now = encodeRow(schema, v.row);
-      const before = prev ? encodeRow(schema, prev.row) : null;
+      const now = at(from + i);
+      const before = prev ? at(from + i - 1) : null;
       // What this version changed: every column for the first, none for a delete.
       const changed = v.deleted
         ? []
@@ -374,7 +370,6 @@ export function createApi(options: ApiOptions): OpenAPIHono {
         ...now,
       };
     });
-    const next = from + q.limit < versions.length ? offsetCursor(from + q.limit) : null;
     return page(c, q.format, columns, rows, next);
   });
 
@@ -398,8 +393,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
         before: ch.before,
       })),
     ];
-    const from = parseOffset(q.cursor);
-    const shown = all.slice(from, from + q.limit);
+    const { shown, next } = offsetPage(all, q.cursor, q.limit);
     const columns = ['_tt_change', '_tt_changed', ...schema.columns.map((col) => col.name)];
     const rows = shown.map((x) => ({
       _tt_change: x._tt_change,
@@ -407,7 +401,6 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       ...encodeRow(schema, x.row),
       ...(q.format === 'json' && x.before ? { _tt_before: encodeRow(schema, x.before) } : {}),
     }));
-    const next = from + q.limit < all.length ? offsetCursor(from + q.limit) : null;
     return page(c, q.format, columns, rows, next);
   });
 
