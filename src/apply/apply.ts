@@ -5,7 +5,7 @@
  * applied twice, a duplicate notification or a crash between the store's commit and anything
  * after it never makes a second version (the version id is the key, too).
  */
-import { appendFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -25,7 +25,7 @@ import {
   withTimes,
 } from '../bucket/index.ts';
 import type { ChangeEvent, TableSchema } from '../core/index.ts';
-import type { HistoryStore } from '../store/index.ts';
+import { type HistoryStore, NATIVE_FILE } from '../store/index.ts';
 
 export interface ApplyOptions {
   readonly store: HistoryStore;
@@ -88,11 +88,106 @@ export function applyFile(
   return applyFiles([path], options, registry);
 }
 
+/** Our own JSON change files the store reads itself, at most this many bytes to a transaction. */
+const NATIVE_BATCH_BYTES = 64 * 1024 * 1024;
+
 /**
- * Applies change files in order, several to a store transaction (up to 10,000 changes): far fewer
- * statements and commits than one transaction a file. Files the store has are skipped.
+ * Applies change files in order. A store that reads change files itself (DuckDB) takes our own
+ * JSON files directly, up to 64 MiB to a transaction; what it refuses, and every other file, is
+ * read here (applyReadFiles). TABLETIME_NATIVE_APPLY=0 reads every file here.
  */
 export async function applyFiles(
+  paths: readonly string[],
+  options: ApplyOptions,
+  registry = new SchemaRegistry(options.bucketDir),
+): Promise<ApplyResult> {
+  const { store } = options;
+  if (!store.applyChangeFiles || process.env.TABLETIME_NATIVE_APPLY === '0')
+    return applyReadFiles(paths, options, registry);
+  const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
+  const add = (r: ApplyResult) => {
+    for (const k of Object.keys(total) as (keyof ApplyResult)[]) total[k] += r[k];
+  };
+  const names = paths.map((p) => fileName(options.bucketDir, p));
+  const applied = await store.appliedAmong(names);
+  let read: string[] = [];
+  let native: { path: string; name: string }[] = [];
+  let nativeBytes = 0;
+  const flushRead = async () => {
+    if (read.length > 0) add(await applyReadFiles(read, options, registry));
+    read = [];
+  };
+  const flushNative = async () => {
+    if (native.length === 0) return;
+    const files = native;
+    native = [];
+    nativeBytes = 0;
+    const started = performance.now();
+    const r = await store.applyChangeFiles!(files, (key) => registry.get(key));
+    if (!r.applied) {
+      options.logger?.info(
+        { files: files.length, first: files[0]!.name, reason: r.reason },
+        'files read by tabletime',
+      );
+      add(
+        await applyReadFiles(
+          files.map((f) => f.path),
+          options,
+          registry,
+        ),
+      );
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    options.onBatch?.(r.perTable, seconds);
+    add({
+      files: files.length - r.skipped.length,
+      skipped: r.skipped.length,
+      events: r.events,
+      inserted: r.inserted,
+      deadLetters: 0,
+    });
+    options.logger?.info(
+      {
+        files: files.length,
+        events: r.events,
+        inserted: r.inserted,
+        first: files[0]!.name,
+        ms: Math.round(seconds * 1000),
+        native: true,
+      },
+      'files applied',
+    );
+  };
+  for (const [i, path] of paths.entries()) {
+    const name = names[i]!;
+    if (applied.has(name)) {
+      total.skipped++;
+      continue;
+    }
+    if (!NATIVE_FILE.test(name) || !path.endsWith(name)) {
+      await flushNative();
+      read.push(path);
+      continue;
+    }
+    await flushRead();
+    const { size } = await stat(path);
+    if (native.length > 0 && (nativeBytes + size > NATIVE_BATCH_BYTES || native.length >= BATCH_FILES))
+      await flushNative();
+    native.push({ path, name });
+    nativeBytes += size;
+  }
+  await flushRead();
+  await flushNative();
+  return total;
+}
+
+/**
+ * Reads change files and applies them in order, several to a store transaction (up to 10,000
+ * changes): far fewer statements and commits than one transaction a file. Files the store has are
+ * skipped.
+ */
+export async function applyReadFiles(
   paths: readonly string[],
   options: ApplyOptions,
   registry = new SchemaRegistry(options.bucketDir),

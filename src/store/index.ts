@@ -1,5 +1,6 @@
 export * from './store.ts';
 export { DuckdbStore } from './duckdb-store.ts';
+export { NATIVE_FILE } from './duckdb-native.ts';
 export { META_COLUMNS, keyText, commitMicros } from './history-columns.ts';
 export { PostgresStore } from './postgres-store.ts';
 export { SqlHistoryStore } from './sql-history-store.ts';

@@ -91,6 +91,26 @@ export class SqlHistoryStore implements HistoryStore {
     return this.dialect.tableName(META_SCHEMA, name);
   }
 
+  /** A source table's history table, as the dialect names it (for a dialect's own load paths). */
+  protected historyTable(database: string, table: string): string {
+    return this.#hist(database, table);
+  }
+
+  /** The history table's columns after making sure it holds every column of `schema`. */
+  protected ensureTable(schema: TableSchema): Promise<ColumnSchema[]> {
+    return this.#ensureTable(schema);
+  }
+
+  /** Records a file as applied (inside the caller's transaction), with its number of versions. */
+  protected async markApplied(file: string, versions: number): Promise<void> {
+    const d = this.dialect;
+    // Another worker may have applied the same file meanwhile: its marker is skipped here.
+    await d.rows(
+      `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})${d.skipExistingKey ? ` ${d.skipExistingKey}` : ''}`,
+      [file, versions],
+    );
+  }
+
   async schemaOf(database: string, table: string): Promise<TableSchema | null> {
     const rows = await this.dialect.rows(
       `SELECT name, sql_type, primary_key FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2 ORDER BY ordinal`,
@@ -247,13 +267,10 @@ export class SqlHistoryStore implements HistoryStore {
         const items = p.items.filter((i) => !known.has(i.file));
         if (items.length > 0) inserted += await this.#load(p.schema, p.columns, items);
       }
+      // Another worker may have applied a file meanwhile: its versions were skipped above (same
+      // ids), and markApplied skips its marker.
       for (const { file, events } of files.filter((f) => !known.has(f.file)))
-        // Another worker may have applied the same file meanwhile: its versions were skipped above
-        // (same ids), and its marker is skipped here.
-        await d.rows(
-          `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})${d.skipExistingKey ? ` ${d.skipExistingKey}` : ''}`,
-          [file, events.length],
-        );
+        await this.markApplied(file, events.length);
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);

@@ -54,6 +54,26 @@ export interface DiffOut {
   readonly changed: { readonly before: Row; readonly after: Row; readonly columns: string[] }[];
 }
 
+/** A change file on local disk, and the name the store knows it by (its path in the bucket). */
+export interface ChangeFileRef {
+  readonly path: string;
+  readonly name: string;
+}
+
+/** What applyChangeFiles did: the files applied (and skipped), or why it did not take them. */
+export type NativeApply =
+  | {
+      readonly applied: true;
+      readonly inserted: number;
+      /** Files the store had already. */
+      readonly skipped: string[];
+      /** Row changes read from the files not skipped. */
+      readonly events: number;
+      /** Row changes of the files not skipped, by table (database.table). */
+      readonly perTable: ReadonlyMap<string, number>;
+    }
+  | { readonly applied: false; readonly reason: string };
+
 /**
  * A history store (DuckDB now; PostgreSQL and BigQuery behind the same interface later). Every
  * method is idempotent where it writes: applying a file twice changes nothing.
@@ -68,6 +88,15 @@ export interface HistoryStore extends AsyncDisposable {
   applyFiles(
     files: readonly { file: string; events: readonly { event: ChangeEvent; schema: TableSchema }[] }[],
   ): Promise<{ inserted: number; skipped: string[] }>;
+  /**
+   * Optional, for stores that can read change files themselves (DuckDB): applies our own JSON
+   * change files without reading them in JavaScript, in one transaction, or refuses with the
+   * reason and changes nothing; the caller then reads the files and uses applyFiles.
+   */
+  applyChangeFiles?(
+    files: readonly ChangeFileRef[],
+    schemaOf: (schemaKey: string) => Promise<TableSchema | undefined>,
+  ): Promise<NativeApply>;
   isApplied(file: string): Promise<boolean>;
   /** Which of these files the store has applied. */
   appliedAmong(files: readonly string[]): Promise<Set<string>>;

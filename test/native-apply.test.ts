@@ -1,0 +1,283 @@
+/**
+ * DuckDB reading our change files itself (src/store/duckdb-native.ts) stores exactly what the
+ * JavaScript reader stores — every column kind, keys, ids, positions — and refuses, changing
+ * nothing, every line it cannot prove it reads the same way; apply then reads those in JavaScript.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { applyFiles, applyReadFiles } from '../src/apply/index.ts';
+import { formatChangeLine, SchemaRegistry } from '../src/changefile/index.ts';
+import { type ChangeEvent, columnFromSqlType, type Row, type TableSchema } from '../src/core/index.ts';
+import { DuckdbStore } from '../src/store/index.ts';
+import { binlogEvent } from './support/events.ts';
+
+const schema = (table: string, columns: [string, string][], primaryKeys: string[]): TableSchema => ({
+  database: 'shop',
+  table,
+  primaryKeys,
+  columns: columns.map(([n, t]) => columnFromSqlType(n, t)),
+});
+
+/** Every column kind, and a key of an integer and a text. */
+const ALL = schema(
+  'every_kind',
+  [
+    ['id', 'int'],
+    ['code', 'varchar(20)'],
+    ['big', 'bigint unsigned'],
+    ['yr', 'year'],
+    ['flags', 'bit(8)'],
+    ['f', 'float'],
+    ['d', 'double'],
+    ['amount', 'decimal(12,2)'],
+    ['day', 'date'],
+    ['at', 'datetime(6)'],
+    ['ts', 'timestamp(6)'],
+    ['dur', 'time'],
+    ['state', "enum('a','b')"],
+    ['tags', "set('x','y')"],
+    ['doc', 'json'],
+    ['note', 'text'],
+    ['bytes', 'blob'],
+  ],
+  ['id', 'code'],
+);
+
+const full = (id: number, code: string, over: Row = {}): Row => ({
+  id,
+  code,
+  big: 18446744073709551615n,
+  yr: 2024,
+  flags: 5n,
+  f: 0.1,
+  d: -1.5e-300,
+  amount: '-1234.50',
+  day: '2026-02-28',
+  at: '2026-11-30 10:42:00.123456',
+  ts: '2026-11-30T10:42:00.654321Z',
+  dur: '-838:59:59',
+  state: 'b',
+  tags: 'x,y',
+  doc: '{"k": [1, 2.5, "é"]}',
+  note: 'quote " backslash \\ tab \t emoji 😀 ação',
+  bytes: new Uint8Array([0, 255, 16]),
+  ...over,
+});
+
+describe('apply: DuckDB reading change files itself', () => {
+  let root: string;
+  let seq = 0;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'tabletime-native-'));
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A bucket with one change file per list of events (our file names, our registry). */
+  const bucket = async (
+    name: string,
+    files: { events: ChangeEvent[]; schema: TableSchema; raw?: string[] }[],
+  ) => {
+    const dir = join(root, name);
+    const registry = new SchemaRegistry(dir);
+    const paths: string[] = [];
+    for (const f of files) {
+      const key = await registry.put(f.schema);
+      const folder = join(dir, `${f.schema.database}_${f.schema.table}`);
+      await mkdir(folder, { recursive: true });
+      const lines = f.events.map((e) => formatChangeLine({ ...e, schemaKey: key }, f.schema));
+      const path = join(
+        folder,
+        `tt_1-0000000001-${String(++seq).padStart(15, '0')}-000000000-1_abcdef01.jsonl`,
+      );
+      await writeFile(path, `${[...lines, ...(f.raw ?? [])].join('\n')}\n`);
+      paths.push(path);
+    }
+    return { dir, registry, paths };
+  };
+
+  const options = (store: DuckdbStore, dir: string) => ({
+    store,
+    bucketDir: dir,
+    deadLetterDir: join(dir, '..', `${dir.split('/').pop()}-dead`),
+  });
+
+  /**
+   * Rows of every history table in a DuckDB file, but `_tt_ingested_at` (when apply ran) and the
+   * columns named in `leaveOut`.
+   */
+  const historyOf = async (path: string, leaveOut: string[] = []): Promise<string[]> => {
+    const instance = await DuckDBInstance.create(':memory:');
+    const c = await instance.connect();
+    await c.run(`ATTACH '${path}' AS h (READ_ONLY)`);
+    const tables = (
+      await c.runAndReadAll(
+        `SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'h' AND table_name LIKE '%\\_\\_history' ESCAPE '\\' ORDER BY ALL`,
+      )
+    ).getRows();
+    const out: string[] = [];
+    for (const [s, t] of tables) {
+      const rows = await c.runAndReadAll(
+        `SELECT * EXCLUDE (${['_tt_ingested_at', ...leaveOut].join(', ')}) FROM h."${String(s)}"."${String(t)}" ORDER BY _tt_position, _tt_version_id`,
+      );
+      for (const r of rows.getRowsJson()) out.push(`${String(s)}.${String(t)} ${JSON.stringify(r)}`);
+    }
+    const files = await c.runAndReadAll(
+      'SELECT name, versions FROM h._tabletime.applied_files ORDER BY name',
+    );
+    for (const r of files.getRowsJson()) out.push(`applied ${JSON.stringify(r)}`);
+    c.closeSync();
+    instance.closeSync();
+    return out;
+  };
+
+  /** Applies the files natively into one store and in JavaScript into another; returns both histories. */
+  const both = async (
+    name: string,
+    paths: string[],
+    dir: string,
+    registry: SchemaRegistry,
+    leaveOut: string[] = [],
+  ) => {
+    const a = join(root, `${name}-native.duckdb`);
+    const b = join(root, `${name}-read.duckdb`);
+    {
+      await using store = await DuckdbStore.open(a);
+      const r = await store.applyChangeFiles(
+        paths.map((p) => ({ path: p, name: p.slice(dir.length + 1) })),
+        (k) => registry.get(k),
+      );
+      assert.equal(r.applied ? 'applied' : r.reason, 'applied');
+    }
+    {
+      await using store = await DuckdbStore.open(b);
+      await applyReadFiles(paths, options(store, dir));
+    }
+    return { native: await historyOf(a, leaveOut), read: await historyOf(b, leaveOut) };
+  };
+
+  it('stores every column kind, key, id and position exactly as the JavaScript reader does', async () => {
+    const keyless = schema(
+      'log',
+      [
+        ['msg', 'varchar(10)'],
+        ['n', 'int'],
+      ],
+      [],
+    );
+    const events = [
+      binlogEvent(ALL, full(1, 'a')),
+      binlogEvent(ALL, full(2, 'ção 😀', { f: 3.4e38, d: 0, amount: '0.00', note: null, bytes: null })),
+      binlogEvent(ALL, full(-3, '', { big: 0n, flags: 0n, yr: null, doc: null, ts: null })),
+      binlogEvent(ALL, full(1, 'a', { amount: '99.99' }), { changeType: 'UPDATE-DELETE', rowIndex: 0 }),
+      binlogEvent(ALL, full(1, 'a', { amount: '100.00' }), { changeType: 'UPDATE-INSERT', rowIndex: 1 }),
+      binlogEvent(ALL, full(2, 'ção 😀'), { changeType: 'DELETE', logFile: 'mariadb-bin.000002' }),
+    ];
+    const { dir, registry, paths } = await bucket('kinds', [
+      { schema: ALL, events: events.slice(0, 3) },
+      { schema: ALL, events: events.slice(3) },
+      {
+        schema: keyless,
+        events: [binlogEvent(keyless, { msg: 'x', n: 1 }), binlogEvent(keyless, { msg: 'x', n: 1 })],
+      },
+    ]);
+    const { native, read } = await both('kinds', paths, dir, registry);
+    assert.equal(read.filter((l) => !l.startsWith('applied')).length, 8);
+    assert.deepEqual(native, read);
+  });
+
+  it('stores a change found in two files once, and skips files the store has', async () => {
+    const shared = [1, 2, 3].map((i) => binlogEvent(ALL, full(i, 'k'), { logPosition: 50_000 + i }));
+    const { dir, registry, paths } = await bucket('twice', [
+      { schema: ALL, events: shared },
+      { schema: ALL, events: [shared[2]!, binlogEvent(ALL, full(4, 'k'))] },
+    ]);
+    // Which of the two files the stored copy names is left open, in both paths.
+    const { native, read } = await both('twice', paths, dir, registry, ['_tt_file']);
+    assert.deepEqual(native, read);
+    assert.equal(native.filter((l) => !l.startsWith('applied')).length, 4);
+    await using store = await DuckdbStore.open(join(root, 'twice-native.duckdb'));
+    const again = await store.applyChangeFiles(
+      paths.map((p) => ({ path: p, name: p.slice(dir.length + 1) })),
+      (k) => registry.get(k),
+    );
+    assert.ok(again.applied);
+    assert.deepEqual([again.inserted, again.skipped.length, again.events], [0, 2, 0]);
+  });
+
+  // Lines the native path must not take: each is refused (nothing stored), and apply reads it in
+  // JavaScript instead, which stores it or files it as a dead letter — the same result either way.
+  const good = () => binlogEvent(ALL, full(7, 'ok'));
+  const cases: [string, () => { events: ChangeEvent[]; raw?: string[] }][] = [
+    [
+      'a key with a quote (JSON.stringify escapes it)',
+      () => ({ events: [binlogEvent(ALL, full(8, 'say "hi"'))] }),
+    ],
+    [
+      'a zero date (it also goes to _tt_raw)',
+      () => ({ events: [binlogEvent(ALL, full(9, 'z', { day: '0000-00-00' }))] }),
+    ],
+    [
+      'an integer written as "007"',
+      () => ({ events: [good()], raw: [line(good(), (l) => l.replace('"id":7', '"id":"007"'))] }),
+    ],
+    ['a trailing comma', () => ({ events: [good()], raw: [line(good(), (l) => l.replace(/}$/, ',}'))] })],
+    [
+      'NaN in a double',
+      () => ({ events: [good()], raw: [line(good(), (l) => l.replace(/"d":[^,]+/, '"d":NaN'))] }),
+    ],
+    [
+      'a column the schema does not have',
+      () => ({
+        events: [good()],
+        raw: [line(good(), (l) => l.replace('"payload":{', '"payload":{"extra":1,'))],
+      }),
+    ],
+    [
+      'a number where text is expected',
+      () => ({ events: [good()], raw: [line(good(), (l) => l.replace('"state":"b"', '"state":2'))] }),
+    ],
+    ['a line cut short', () => ({ events: [good()], raw: ['{"uuid":"x","read_method":"mysql-cdc-binlog"'] })],
+    [
+      'a negative zero double',
+      () => ({ events: [good()], raw: [line(good(), (l) => l.replace(/"d":[^,]+/, '"d":-0.0'))] }),
+    ],
+  ];
+  let keyOf: (e: ChangeEvent) => string;
+  const line = (e: ChangeEvent, edit: (l: string) => string) =>
+    edit(formatChangeLine({ ...e, schemaKey: keyOf(e) }, ALL));
+
+  for (const [name, make] of cases) {
+    it(`refuses ${name}, and apply reads it in JavaScript instead`, async () => {
+      const registry0 = new SchemaRegistry(join(root, 'keys'));
+      const key = await registry0.put(ALL);
+      keyOf = () => key;
+      const { events, raw } = make();
+      const label = name.replace(/\W+/g, '-');
+      const { dir, registry, paths } = await bucket(label, [{ schema: ALL, events, raw }]);
+      const a = join(root, `${label}-a.duckdb`);
+      {
+        await using store = await DuckdbStore.open(a);
+        const r = await store.applyChangeFiles(
+          paths.map((p) => ({ path: p, name: p.slice(dir.length + 1) })),
+          (k) => registry.get(k),
+        );
+        assert.equal(r.applied, false);
+        assert.equal((await store.appliedAmong([paths[0]!.slice(dir.length + 1)])).size, 0);
+        const through = await applyFiles(paths, options(store, dir), registry);
+        assert.equal(through.files, 1);
+      }
+      const b = join(root, `${label}-b.duckdb`);
+      {
+        await using store = await DuckdbStore.open(b);
+        await applyReadFiles(paths, { ...options(store, dir), deadLetterDir: join(root, `${label}-dead-b`) });
+      }
+      assert.deepEqual(await historyOf(a), await historyOf(b));
+    });
+  }
+});
