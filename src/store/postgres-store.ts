@@ -74,6 +74,11 @@ class PostgresDialect extends StandardSqlDialect {
     await this.#client.query(sql);
   }
 
+  async lockSchemaChanges(): Promise<void> {
+    // One lock for every tabletime process on this database: apply workers starting together.
+    await this.#client.query("SELECT pg_advisory_xact_lock(hashtext('tabletime schema changes'))");
+  }
+
   async rows(sql: string, params: readonly SqlParam[] = []): Promise<Record<string, unknown>[]> {
     return (await this.#client.query(sql, params as SqlParam[])).rows as Record<string, unknown>[];
   }
@@ -203,9 +208,14 @@ export class PostgresStore extends SqlHistoryStore {
         { cause: err },
       );
     }
-    await client.query("SET TIME ZONE 'UTC'");
     const store = new PostgresStore(new PostgresDialect(client));
-    await store.init();
+    try {
+      await client.query("SET TIME ZONE 'UTC'");
+      await store.init();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     return store;
   }
 }

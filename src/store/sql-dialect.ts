@@ -24,6 +24,12 @@ export interface SqlDialect {
   primaryKey(columns: readonly string[]): string;
   /** A transaction around a file's versions and its applied marker, where the database has them. */
   begin(): Promise<void>;
+  /**
+   * Inside a transaction that changes schemas: waits until no other process sharing the database
+   * is changing them (PostgreSQL's `CREATE … IF NOT EXISTS` fails, rather than waits, when another
+   * session creates the same object at the same moment). Released at commit or rollback.
+   */
+  lockSchemaChanges?(): Promise<void>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
   /** The column type for a source column. */

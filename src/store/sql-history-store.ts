@@ -73,13 +73,21 @@ export class SqlHistoryStore implements HistoryStore {
   async init(): Promise<void> {
     const d = this.dialect;
     const schema = d.createSchema(META_SCHEMA);
-    if (schema) await d.run(schema);
     const t = (type: string) => d.metaType(type);
-    await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('applied_files')} (
-      name ${t('VARCHAR')}, versions ${t('INTEGER')}, applied_at ${t('TIMESTAMPTZ')}, ${d.primaryKey(['name'])})`);
-    await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('columns')} (
-      database_name ${t('VARCHAR')}, table_name ${t('VARCHAR')}, name ${t('VARCHAR')}, sql_type ${t('VARCHAR')},
-      ordinal ${t('INTEGER')}, primary_key ${t('INTEGER')}, ${d.primaryKey(['database_name', 'table_name', 'name'])})`);
+    await d.begin();
+    try {
+      await d.lockSchemaChanges?.();
+      if (schema) await d.run(schema);
+      await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('applied_files')} (
+        name ${t('VARCHAR')}, versions ${t('INTEGER')}, applied_at ${t('TIMESTAMPTZ')}, ${d.primaryKey(['name'])})`);
+      await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('columns')} (
+        database_name ${t('VARCHAR')}, table_name ${t('VARCHAR')}, name ${t('VARCHAR')}, sql_type ${t('VARCHAR')},
+        ordinal ${t('INTEGER')}, primary_key ${t('INTEGER')}, ${d.primaryKey(['database_name', 'table_name', 'name'])})`);
+      await d.commit();
+    } catch (err) {
+      await d.rollback().catch(() => undefined);
+      throw err;
+    }
   }
 
   #hist(database: string, table: string): string {
@@ -175,6 +183,9 @@ export class SqlHistoryStore implements HistoryStore {
     if (!changed) return known;
     await d.begin();
     try {
+      // Every statement is IF NOT EXISTS or rewrites the same catalog rows: a process that made
+      // the same change while this one waited for the lock leaves nothing to fail on.
+      await d.lockSchemaChanges?.();
       for (const sql of statements) await d.run(sql);
       await d.rows(`DELETE FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2`, [
         schema.database,
