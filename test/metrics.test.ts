@@ -83,6 +83,18 @@ describe('metrics', () => {
       assert.ok((m.get('tabletime_apply_batch_seconds_count') ?? 0) >= 1);
       assert.equal(m.get('tabletime_apply_batch_changes_sum'), changesA + changesB);
       assert.ok((m.get('tabletime_process_resident_memory_bytes') ?? 0) > 0);
+
+      // Scrapes ask the source for its position over one kept connection, not one each.
+      // (db.query opens a connection of its own for each call: the second count includes it.)
+      const connections = async () =>
+        Number((await db.query<{ Value: string }>("SHOW GLOBAL STATUS LIKE 'Connections'"))[0]!.Value);
+      const opened = await connections();
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 150)); // past the metrics' 100 ms reuse of one read
+        await scrape();
+      }
+      const byScrapes = (await connections()) - opened - 1;
+      assert.ok(byScrapes <= 1, `ten scrapes opened ${byScrapes} source connections`);
     } finally {
       await run.stop();
       await rm(dir, { recursive: true, force: true });

@@ -104,7 +104,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));
   const registry = new SchemaRegistry(bucketDir);
   const metrics = new PipelineMetrics(async () => {
-    const s = await status();
+    const { report: s } = await pipelineState();
     return {
       lagSeconds: s.lagSeconds,
       pendingEvents: s.eventsPending,
@@ -191,23 +191,30 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     w?.();
   };
 
+  // One connection asks the source for its position (status, every /metrics scrape, wait); it is
+  // opened again after a failure, and closed when run stops.
+  const position: { conn: ReturnType<typeof connectSource> | null } = { conn: null };
   const sourcePosition = async () => {
-    const conn = await connectSource(source);
+    position.conn ??= connectSource(source);
+    const conn = position.conn;
     try {
-      const [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [
+      const [rows] = (await (await conn).query('SHOW MASTER STATUS')) as unknown as [
         { File: string; Position: string }[],
       ];
       return rows[0] ? { logFile: rows[0].File, logPosition: Number(rows[0].Position) } : null;
-    } finally {
-      await conn.end();
+    } catch (err) {
+      if (position.conn === conn) position.conn = null;
+      void conn.then((c) => c.end()).catch(() => undefined);
+      throw err;
     }
   };
 
-  const status = async (): Promise<StatusReport> => {
+  /** Where the pipeline is, without the per-table counts (what /metrics and /api need). */
+  const pipelineState = async () => {
     const cp = await checkpoints.load();
     const src = await sourcePosition().catch(() => null);
     const pending = handedOver - applied;
-    return {
+    const report: Omit<StatusReport, 'tables'> = {
       running: true,
       captured: cp ? { logFile: cp.logFile, logPosition: cp.logPosition, gtid: cp.gtid } : null,
       source: src,
@@ -217,9 +224,13 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       filesPending: pending,
       eventsPending,
       deadLetters: await countDeadLetters(dataDir),
-      tables: await reader.tables(),
     };
+    return { checkpoint: cp, report };
   };
+  const status = async (): Promise<StatusReport> => ({
+    ...(await pipelineState()).report,
+    tables: await reader.tables(),
+  });
 
   // Everything committed at the source before `pos` is in the history once capture's checkpoint
   // has passed it (so its files were handed over) and apply has applied what was handed over then.
@@ -311,8 +322,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
           store: reader,
           metrics: () => metrics.text(),
           pipeline: async () => {
-            const s = await status();
-            const cp = await checkpoints.load();
+            const { report: s, checkpoint: cp } = await pipelineState();
             return {
               capturedUpTo: cp?.commitTimestampUs ? isoFromMicros(cp.commitTimestampUs) : null,
               lagSeconds: s.lagSeconds,
@@ -365,6 +375,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     w?.();
     await worker;
     await http?.close();
+    await position.conn?.then((c) => c.end()).catch(() => undefined);
     // close() alone waits for the clients' keep-alive connections to time out.
     const closed = new Promise((r) => server.close(r));
     server.closeAllConnections();
