@@ -68,6 +68,14 @@ const full = (id: number, code: string, over: Row = {}): Row => ({
   ...over,
 });
 
+/** A snapshot (backfill) row, as capture's snapshot writes it. */
+const snapshotRow = (table: TableSchema, payload: Row, rowIndex: number): ChangeEvent => ({
+  ...binlogEvent(table, payload),
+  readMethod: 'mysql-backfill-fulldump',
+  position: { snapshot: true, logFile: '', logPosition: 0, rowIndex, gtid: null },
+  snapshotId: 'snapshot-mariadb-bin.000001-4',
+});
+
 describe('apply: DuckDB reading change files itself', () => {
   let root: string;
   let seq = 0;
@@ -170,6 +178,15 @@ describe('apply: DuckDB reading change files itself', () => {
       ],
       [],
     );
+    const bytesKey = schema(
+      'blobs',
+      [
+        ['k', 'varbinary(8)'],
+        ['v', 'bigint unsigned'],
+        ['t', 'text'],
+      ],
+      ['k', 'v'],
+    );
     const events = [
       binlogEvent(ALL, full(1, 'a')),
       binlogEvent(ALL, full(2, 'ção 😀', { f: 3.4e38, d: 0, amount: '0.00', note: null, bytes: null })),
@@ -185,9 +202,26 @@ describe('apply: DuckDB reading change files itself', () => {
         schema: keyless,
         events: [binlogEvent(keyless, { msg: 'x', n: 1 }), binlogEvent(keyless, { msg: 'x', n: 1 })],
       },
+      // Snapshot rows: their ids come from the snapshot and the key (or the row's place, keyless).
+      {
+        schema: ALL,
+        events: [snapshotRow(ALL, full(10, 'ç'), 0), snapshotRow(ALL, full(11, 'd', { amount: null }), 1)],
+      },
+      {
+        schema: keyless,
+        events: [snapshotRow(keyless, { msg: 'x', n: 1 }, 0), snapshotRow(keyless, { msg: 'x', n: 1 }, 1)],
+      },
+      {
+        schema: bytesKey,
+        events: [
+          snapshotRow(bytesKey, { k: new Uint8Array([0xab, 0]), v: 18446744073709551615n, t: 'a' }, 0),
+          snapshotRow(bytesKey, { k: null, v: 0n, t: null }, 1),
+          binlogEvent(bytesKey, { k: new Uint8Array([0xab, 0]), v: 18446744073709551615n, t: 'b' }),
+        ],
+      },
     ]);
     const { native, read } = await both('kinds', paths, dir, registry);
-    assert.equal(read.filter((l) => !l.startsWith('applied')).length, 8);
+    assert.equal(read.filter((l) => !l.startsWith('applied')).length, 15);
     assert.deepEqual(native, read);
   });
 

@@ -38,6 +38,9 @@ export function lenientJsonSql(paths: readonly string[]): string {
  * One row per file and envelope: its schema key, table, read method and key columns (with their
  * JSON types), the number of lines and the binlog position range. Cheap: DuckDB skips the payloads.
  */
+/** A line's binlog position as the store keeps it: 0 for a snapshot (backfill) row. */
+const LOG_POS = `CASE WHEN contains(read_method->>'$', 'backfill') THEN 0 ELSE TRY_CAST(m.log_position->>'$' AS BIGINT) END`;
+
 export function prescanSql(paths: readonly string[]): string {
   return `SELECT filename AS file,
       json_type(schema_key) AS key_type, schema_key->>'$' AS schema_key,
@@ -46,8 +49,8 @@ export function prescanSql(paths: readonly string[]): string {
       json_type(read_method) AS method_type, read_method->>'$' AS read_method,
       CAST(m.primary_keys AS VARCHAR) AS primary_keys,
       count(*) AS n,
-      min(TRY_CAST(m.log_position->>'$' AS BIGINT)) AS lo,
-      max(TRY_CAST(m.log_position->>'$' AS BIGINT)) AS hi
+      min(${LOG_POS}) AS lo,
+      max(${LOG_POS}) AS hi
     FROM (SELECT filename, schema_key, read_method, source_metadata AS m
             FROM read_json(${fileList(paths)}, format = 'newline_delimited', filename = true,
               columns = {schema_key: 'JSON', read_method: 'JSON',
@@ -75,8 +78,7 @@ export interface PrescanRow {
 export function prescanRefusal(row: PrescanRow, schema: TableSchema | undefined): string | null {
   if (row.key_type !== 'VARCHAR' || row.db_type !== 'VARCHAR' || row.table_type !== 'VARCHAR')
     return 'a line without a text schema_key, database or table';
-  if (row.method_type !== 'VARCHAR' || row.read_method === null || row.read_method.includes('backfill'))
-    return 'not binlog changes';
+  if (row.method_type !== 'VARCHAR' || row.read_method === null) return 'a line without a read_method';
   if (!schema) return `schema ${row.schema_key} is not in the registry`;
   if (schema.database !== row.db || schema.table !== row.tbl) return 'schema_key of another table';
   if (row.primary_keys !== JSON.stringify(schema.primaryKeys)) return 'primary_keys differ from the schema';
@@ -169,11 +171,16 @@ function payloadValue(c: ColumnSchema, raw: string, json: string): { guard: stri
   return { guard: `(${raw} IS NULL OR (${guard}))`, text };
 }
 
-/** A key column's part of `_tt_key` (JSON.stringify of its change-file value), and its guard. */
-function keyPart(c: ColumnSchema, raw: string): { text: string; guard: string } {
+/**
+ * A key column's part of `_tt_key` (JSON.stringify of its change-file value), its part of a
+ * snapshot row's version id (src/core/version-id.ts: 'n' and the digits of a number, 's' and a
+ * text, 'x' and hex bytes, U+0001 for null), and its guard.
+ */
+function keyPart(c: ColumnSchema, raw: string): { text: string; id: string; guard: string } {
   const unquoted = `trim(${raw}, '"')`;
-  const part = (text: string, guard = 'true') => ({
+  const part = (text: string, id: string, guard = 'true') => ({
     text: `CASE WHEN ${raw} IS NULL THEN 'null' ELSE ${text} END`,
+    id: `CASE WHEN ${raw} IS NULL THEN chr(1) ELSE ${id} END`,
     guard: `(${raw} IS NULL OR (${guard}))`,
   });
   switch (c.kind) {
@@ -184,16 +191,16 @@ function keyPart(c: ColumnSchema, raw: string): { text: string; guard: string } 
       // Canonical digits only ('007' is a fine value, but JavaScript would key it as 7).
       const guard = `regexp_full_match(${raw}, '"?(0|-?[1-9][0-9]*)"?')`;
       return c.kind === 'int' || c.kind === 'year'
-        ? part(unquoted, guard)
-        : part(`'"' || ${unquoted} || '"'`, guard);
+        ? part(unquoted, `'n' || ${unquoted}`, guard)
+        : part(`'"' || ${unquoted} || '"'`, `'n' || ${unquoted}`, guard);
     }
     case 'binary':
-      return part(`'"' || lower(${unquoted}) || '"'`);
+      return part(`'"' || lower(${unquoted}) || '"'`, `'x' || lower(${unquoted})`);
     case 'decimal':
     case 'float':
     case 'double':
       // No canonical text here (columnsRefusal keeps such keys out): never passes.
-      return { text: 'NULL', guard: 'false' };
+      return { text: 'NULL', id: 'NULL', guard: 'false' };
     case 'date':
     case 'datetime':
     case 'timestamp':
@@ -204,7 +211,7 @@ function keyPart(c: ColumnSchema, raw: string): { text: string; guard: string } 
     case 'string':
       // A JSON string without escapes is what JSON.stringify writes for its text: no quote,
       // backslash or control character inside.
-      return part(raw, `NOT contains(${raw}, '\\')`);
+      return part(raw, `'s' || ${unquoted}`, `NOT contains(${raw}, '\\')`);
   }
 }
 
@@ -236,9 +243,11 @@ export function nativeSelect(
     ),
     `m IS NOT NULL`,
     `json_type(m.change_type) = 'VARCHAR' AND ct IN (${CHANGE_TYPES.map(lit).join(', ')})`,
-    `json_type(m.log_file) = 'VARCHAR' AND regexp_full_match(lf, '.*\\.[0-9]{1,10}')`,
-    `json_type(m.log_position) IN ${INT} AND lp BETWEEN 0 AND 999999999999999`,
-    `json_type(m.row_index) IN ${INT} AND ri BETWEEN 0 AND 999999999`,
+    // A snapshot row's binlog coordinates are not read (JavaScript keeps '' and 0).
+    `snap OR (json_type(m.log_file) = 'VARCHAR' AND regexp_full_match(lf, '.*\\.[0-9]{1,10}'))`,
+    `snap OR (json_type(m.log_position) IN ${INT} AND lp BETWEEN 0 AND 999999999999999)`,
+    `json_type(m.row_index) IN ${INT} AND ri BETWEEN 0 AND CASE WHEN snap THEN 999999999999 ELSE 999999999 END`,
+    `NOT snap OR m.snapshot_id IS NULL OR json_type(m.snapshot_id) IN ('VARCHAR', 'NULL')`,
     `json_type(m.commit_timestamp) = 'VARCHAR' AND regexp_full_match(cts, '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z') AND TRY_CAST(cts AS TIMESTAMPTZ) IS NOT NULL`,
     `pb IS NULL OR json_type(pb) = 'NULL'`,
     `p IS NOT NULL AND list_has_all([${schema.columns.map((c) => lit(c.name)).join(', ')}]::VARCHAR[], map_keys(p))`,
@@ -250,11 +259,19 @@ export function nativeSelect(
     schema.primaryKeys.length === 0
       ? 'NULL'
       : `'[' || ${keyParts.map((k) => k.text).join(` || ',' || `)} || ']'`;
+  // src/core/position.ts positionKey, and src/core/version-id.ts versionId.
   const pos =
+    `CASE WHEN snap THEN '0:' || lpad(CAST(ri AS VARCHAR), 12, '0') ELSE ` +
     `'1:' || lpad(CAST(TRY_CAST(regexp_extract(lf, '\\.([0-9]+)$', 1) AS BIGINT) AS VARCHAR), 10, '0')` +
     ` || ':' || lpad(CAST(lp AS VARCHAR), 15, '0') || ':' || lpad(CAST(ri AS VARCHAR), 9, '0')` +
-    ` || ':' || CASE WHEN ct = 'UPDATE-DELETE' THEN '0' ELSE '1' END`;
-  const versionId = `substr(sha256(${lit(schema.database)} || chr(0) || ${lit(schema.table)} || chr(0) || pos || chr(0) || ct), 1, 32)`;
+    ` || ':' || CASE WHEN ct = 'UPDATE-DELETE' THEN '0' ELSE '1' END END`;
+  const table = `${lit(schema.database)} || chr(0) || ${lit(schema.table)} || chr(0)`;
+  const snapshotIdentity =
+    `'snapshot' || chr(0) || CASE WHEN json_type(m.snapshot_id) = 'VARCHAR' THEN m.snapshot_id->>'$' ELSE '' END` +
+    (schema.primaryKeys.length === 0
+      ? ` || chr(0) || '#' || CAST(ri AS VARCHAR)`
+      : keyParts.map((k) => ` || chr(0) || ${k.id}`).join(''));
+  const versionId = `substr(sha256(${table} || CASE WHEN snap THEN ${snapshotIdentity} ELSE pos || chr(0) || ct END), 1, 32)`;
   const typed = history.map((h) => {
     const c = byName.get(h.name);
     const name = ident(h.name);
@@ -272,22 +289,23 @@ export function nativeSelect(
     `ct IN ('DELETE', 'UPDATE-DELETE') AS _tt_deleted`,
     `CAST(cts AS TIMESTAMPTZ) AS _tt_commit_ts`,
     `pos AS _tt_position`,
-    `lf AS _tt_log_file`,
-    `lp AS _tt_log_pos`,
+    `CASE WHEN snap THEN '' ELSE lf END AS _tt_log_file`,
+    `CASE WHEN snap THEN 0 ELSE lp END AS _tt_log_pos`,
     `CAST(ri AS INTEGER) AS _tt_row_index`,
     `CASE WHEN json_type(m.gtid) = 'VARCHAR' THEN m.gtid->>'$' END AS _tt_gtid`,
-    `false AS _tt_snapshot`,
+    `snap AS _tt_snapshot`,
     `now() AS _tt_ingested_at`,
     `substr(filename, ${prefixLength + 1}) AS _tt_file`,
     `CAST(NULL AS VARCHAR) AS _tt_raw`,
   ];
   const read = `read_json(${fileList(paths)}, format = 'newline_delimited', filename = true,
       columns = {uuid: 'JSON', read_method: 'JSON', stream_name: 'JSON', source_timestamp: 'JSON', read_timestamp: 'JSON',
-                 source_metadata: 'STRUCT(log_file JSON, log_position JSON, row_index JSON, change_type JSON, commit_timestamp JSON, gtid JSON)',
+                 source_metadata: 'STRUCT(log_file JSON, log_position JSON, row_index JSON, change_type JSON, commit_timestamp JSON, gtid JSON, snapshot_id JSON)',
                  payload: 'MAP(VARCHAR, JSON)', payload_before: 'JSON'})`;
   return `SELECT ${[...typed, ...meta].join(',\n      ')}
     FROM (SELECT *, ${pos} AS pos, coalesce(${guards.map((g) => `(${g})`).join(' AND ')}, false) AS ok
             FROM (SELECT *, source_metadata AS m, payload AS p, payload_before AS pb,
+                         contains(read_method->>'$', 'backfill') AS snap,
                          source_metadata.change_type->>'$' AS ct, source_metadata.log_file->>'$' AS lf,
                          TRY_CAST(source_metadata.log_position->>'$' AS BIGINT) AS lp,
                          TRY_CAST(source_metadata.row_index->>'$' AS BIGINT) AS ri,
