@@ -244,6 +244,21 @@ describe('apply: DuckDB reading change files itself', () => {
     assert.deepEqual([again.inserted, again.skipped.length, again.events], [0, 2, 0]);
   });
 
+  it('refuses a file whose path DuckDB would read as a pattern (a table named with *)', async () => {
+    const odd = schema('we*rd[1]', [['id', 'int']], ['id']);
+    const { dir, registry, paths } = await bucket('pattern', [
+      { schema: odd, events: [binlogEvent(odd, { id: 1 })] },
+    ]);
+    await using store = await DuckdbStore.open(join(root, 'pattern.duckdb'));
+    const r = await store.applyChangeFiles(
+      paths.map((p) => ({ path: p, name: p.slice(dir.length + 1) })),
+      (k) => registry.get(k),
+    );
+    assert.match(r.applied ? 'applied' : r.reason, /pattern/);
+    assert.equal((await applyFiles(paths, options(store, dir), registry)).events, 1);
+    assert.equal((await store.history('shop', 'we*rd[1]')).length, 1);
+  });
+
   // Lines the native path must not take: each is refused (nothing stored), and apply reads it in
   // JavaScript instead, which stores it or files it as a dead letter — the same result either way.
   const good = () => binlogEvent(ALL, full(7, 'ok'));

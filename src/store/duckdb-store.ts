@@ -202,7 +202,8 @@ export class DuckdbStore extends SqlHistoryStore {
       if (!NATIVE_FILE.test(f.name)) return refuse(`${f.name} is not one of our JSON change files`);
       if (!f.path.endsWith(f.name) || f.path.length - f.name.length !== prefixLength)
         return refuse('the files are not all in one bucket folder');
-      if (/[\n\r]/.test(f.path)) return refuse('a path with a line break');
+      // DuckDB reads a path with *, ?, [ or { as a pattern, which could name other files too.
+      if (/[\n\r*?[\]{}]/.test(f.path)) return refuse(`${f.name}: a path DuckDB would read as a pattern`);
     }
     const d = this.dialect;
     const paths = files.map((f) => f.path);
