@@ -8,7 +8,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { pino } from 'pino';
 import { applyFiles, applyReadFiles } from '../src/apply/index.ts';
 import { formatChangeLine, SchemaRegistry } from '../src/changefile/index.ts';
 import { type ChangeEvent, columnFromSqlType, type Row, type TableSchema } from '../src/core/index.ts';
@@ -257,6 +259,41 @@ describe('apply: DuckDB reading change files itself', () => {
     assert.match(r.applied ? 'applied' : r.reason, /pattern/);
     assert.equal((await applyFiles(paths, options(store, dir), registry)).events, 1);
     assert.equal((await store.history('shop', 'we*rd[1]')).length, 1);
+  });
+
+  it('sends only the file it cannot take to JavaScript, and takes the rest of the batch itself', async () => {
+    const files = [1, 2, 3, 4].map((i) => ({
+      schema: ALL,
+      events: [binlogEvent(ALL, full(20 + i, 'b', i === 3 ? { day: '0000-00-00' } : {}))],
+    }));
+    const { dir, registry, paths } = await bucket('split', files);
+    const lines: { msg: string; native?: boolean; files?: number; file?: string }[] = [];
+    const logger = pino(
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
+          done();
+        },
+      }),
+    );
+    const a = join(root, 'split-a.duckdb');
+    {
+      await using store = await DuckdbStore.open(a);
+      const r = await applyFiles(paths, { ...options(store, dir), logger }, registry);
+      assert.deepEqual([r.files, r.events, r.deadLetters], [4, 4, 0]);
+    }
+    const native = lines
+      .filter((l) => l.msg === 'files applied' && l.native)
+      .reduce((n, l) => n + l.files!, 0);
+    const read = lines.filter((l) => l.msg === 'file read by tabletime').map((l) => l.file);
+    assert.equal(native, 3);
+    assert.deepEqual(read, [paths[2]!.slice(dir.length + 1)]);
+    const b = join(root, 'split-b.duckdb');
+    {
+      await using store = await DuckdbStore.open(b);
+      await applyReadFiles(paths, options(store, dir));
+    }
+    assert.deepEqual(await historyOf(a), await historyOf(b));
   });
 
   // Lines the native path must not take: each is refused (nothing stored), and apply reads it in

@@ -117,25 +117,23 @@ export async function applyFiles(
     if (read.length > 0) add(await applyReadFiles(read, options, registry));
     read = [];
   };
-  const flushNative = async () => {
-    if (native.length === 0) return;
-    const files = native;
-    native = [];
-    nativeBytes = 0;
+  /**
+   * The store reads `files` itself. What it refuses is split in two and offered again, so that
+   * one file it cannot take (a zero date, a key with a quote) sends only that file to
+   * applyReadFiles, not the whole batch.
+   */
+  const applyNative = async (files: { path: string; name: string }[]): Promise<void> => {
     const started = performance.now();
     const r = await store.applyChangeFiles!(files, (key) => registry.get(key));
     if (!r.applied) {
-      options.logger?.info(
-        { files: files.length, first: files[0]!.name, reason: r.reason },
-        'files read by tabletime',
-      );
-      add(
-        await applyReadFiles(
-          files.map((f) => f.path),
-          options,
-          registry,
-        ),
-      );
+      if (files.length > 1) {
+        const half = Math.ceil(files.length / 2);
+        await applyNative(files.slice(0, half));
+        await applyNative(files.slice(half));
+        return;
+      }
+      options.logger?.info({ file: files[0]!.name, reason: r.reason }, 'file read by tabletime');
+      add(await applyReadFiles([files[0]!.path], options, registry));
       return;
     }
     const seconds = (performance.now() - started) / 1000;
@@ -158,6 +156,13 @@ export async function applyFiles(
       },
       'files applied',
     );
+  };
+  const flushNative = async () => {
+    if (native.length === 0) return;
+    const files = native;
+    native = [];
+    nativeBytes = 0;
+    await applyNative(files);
   };
   for (const [i, path] of paths.entries()) {
     const name = names[i]!;
