@@ -161,17 +161,20 @@ describe('Pub/Sub notifications', () => {
       await using store = await DuckdbStore.open(join(root, 'worker.duckdb'));
       const controller = new AbortController();
       let failOnce = false;
-      const applyFiles: DuckdbStore['applyFiles'] = (files) => {
-        if (failOnce) {
-          failOnce = false;
-          return Promise.reject(new TransientError('STORE_UNREACHABLE', 'store restarting'));
-        }
-        return store.applyFiles(files);
+      const restarting = () => {
+        failOnce = false;
+        return Promise.reject(new TransientError('STORE_UNREACHABLE', 'store restarting'));
+      };
+      // Both write paths: files the store reads itself, and files read in JavaScript.
+      const writes: Partial<DuckdbStore> = {
+        applyFiles: (files) => (failOnce ? restarting() : store.applyFiles(files)),
+        applyChangeFiles: (files, schemaOf) =>
+          failOnce ? restarting() : store.applyChangeFiles(files, schemaOf),
       };
       // The real store, whose first commit fails as a restarting database's would.
       const failing = new Proxy(store, {
         get(target, prop) {
-          if (prop === 'applyFiles') return applyFiles;
+          if (prop === 'applyFiles' || prop === 'applyChangeFiles') return writes[prop];
           const v: unknown = Reflect.get(target, prop, target);
           return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
         },
