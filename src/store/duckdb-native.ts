@@ -1,14 +1,15 @@
 /**
- * DuckDB reading our own change files itself (docs/performance.md, "apply without JavaScript per
- * row"): `read_json` over the files, with the value checks, the typed values, the position key,
- * the record key and the version id written as SQL. It must store exactly what the JavaScript
- * reader (src/changefile) and SqlHistoryStore#load store, to the bit: so it takes only what it can
- * prove it reads the same way — binlog changes of our own JSON files, with the table's schema in
- * the registry — and every row carries a guard. A row the guard does not pass (a value of an
- * unexpected type, a zero date, a key it cannot spell canonically, …) fails the whole statement
- * with `error()`; the transaction rolls back and the caller reads the files in JavaScript, which
- * stores the row or files it as a dead letter with its reason. Falling back is always safe, only
- * slower.
+ * DuckDB reading our own change files itself (docs/history-tables.md, "How DuckDB loads our own
+ * change files"; docs/performance.md, "Session 4"): `read_json` over the files, with the value
+ * checks, the typed values, the position key, the record key and the version id written as SQL.
+ * It must store exactly what the JavaScript reader (src/changefile) and SqlHistoryStore#load
+ * store, to the bit: so it takes only what it can prove it reads the same way — binlog changes and
+ * snapshot rows of our own JSON files, with the table's schema in the registry — and every row
+ * carries a guard. A row the guard does not pass (a value of an unexpected type, a zero date, a
+ * key it cannot spell canonically, …) fails the whole statement with `error()`; the transaction
+ * rolls back, and apply offers the batch again in halves until the file that holds the row is
+ * read in JavaScript, which stores the row or files it as a dead letter with its reason. Falling
+ * back is always safe, only slower.
  */
 import { CHANGE_TYPES, type ColumnSchema, type TableSchema } from '../core/index.ts';
 import { castIn, duckdbType, ident } from './duckdb-types.ts';
@@ -34,12 +35,13 @@ export function lenientJsonSql(paths: readonly string[]): string {
     WHERE ${marks.map((m) => `contains(content, ${lit(m)})`).join(' OR ')}`;
 }
 
+/** A line's binlog position as the store keeps it: 0 for a snapshot (backfill) row. */
+const LOG_POS = `CASE WHEN contains(read_method->>'$', 'backfill') THEN 0 ELSE TRY_CAST(m.log_position->>'$' AS BIGINT) END`;
+
 /**
  * One row per file and envelope: its schema key, table, read method and key columns (with their
  * JSON types), the number of lines and the binlog position range. Cheap: DuckDB skips the payloads.
  */
-/** A line's binlog position as the store keeps it: 0 for a snapshot (backfill) row. */
-const LOG_POS = `CASE WHEN contains(read_method->>'$', 'backfill') THEN 0 ELSE TRY_CAST(m.log_position->>'$' AS BIGINT) END`;
 
 export function prescanSql(paths: readonly string[]): string {
   return `SELECT filename AS file,

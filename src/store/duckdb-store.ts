@@ -252,8 +252,9 @@ export class DuckdbStore extends SqlHistoryStore {
     }
     const plans: {
       id: string;
+      schema: TableSchema;
+      history: ColumnSchema[];
       hist: string;
-      select: string;
       columns: string[];
       lo: number;
       hi: number;
@@ -263,15 +264,15 @@ export class DuckdbStore extends SqlHistoryStore {
       const history = await this.ensureTable(t.schema);
       const why = columnsRefusal(t.schema, history);
       if (why) return refuse(`${id}: ${why}`);
-      const files = [...t.files].sort();
       plans.push({
         id,
+        schema: t.schema,
+        history,
         hist: this.historyTable(t.schema.database, t.schema.table),
-        select: nativeSelect(files, t.schema, history, prefixLength),
         columns: [...history.map((c) => ident(c.name)), ...META_TYPES.map(([n]) => n)],
         lo: t.lo,
         hi: t.hi,
-        files,
+        files: [...t.files].sort(),
       });
     }
     let inserted = 0;
@@ -282,18 +283,11 @@ export class DuckdbStore extends SqlHistoryStore {
     try {
       for (const name of await this.appliedAmong(files.map((f) => f.name))) skipped.add(name);
       for (const p of plans) {
+        // Files the store has (another worker applied them meanwhile) are left out.
         const todo = p.files.filter((f) => !skipped.has(nameOf.get(f)!));
         if (todo.length === 0) continue;
-        const select = todo.length === p.files.length ? p.select : null;
-        const sql =
-          select ??
-          nativeSelect(
-            todo,
-            tables.get(p.id)!.schema,
-            await this.ensureTable(tables.get(p.id)!.schema),
-            prefixLength,
-          );
-        inserted += await d.change(d.insertIgnore(p.hist, p.columns, sql, { min: p.lo, max: p.hi }));
+        const select = nativeSelect(todo, p.schema, p.history, prefixLength);
+        inserted += await d.change(d.insertIgnore(p.hist, p.columns, select, { min: p.lo, max: p.hi }));
         const n = todo.reduce((sum, f) => sum + (perFile.get(f) ?? 0), 0);
         events += n;
         perTable.set(p.id, (perTable.get(p.id) ?? 0) + n);
