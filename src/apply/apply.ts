@@ -52,6 +52,15 @@ export interface ApplyResult {
   readonly deadLetters: number;
 }
 
+/** An ApplyResult being added up. */
+type Totals = { -readonly [K in keyof ApplyResult]: ApplyResult[K] };
+
+const noTotals = (): Totals => ({ files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 });
+
+function addTo(total: Totals, r: ApplyResult): void {
+  for (const k of Object.keys(total) as (keyof ApplyResult)[]) total[k] += r[k];
+}
+
 /** The name a file is known by in the store: its path inside the bucket, '/'-separated. */
 export function fileName(bucketDir: string, path: string): string {
   const rel = relative(bucketDir, path);
@@ -104,10 +113,8 @@ export async function applyFiles(
   const { store } = options;
   if (!store.applyChangeFiles || process.env.TABLETIME_NATIVE_APPLY === '0')
     return applyReadFiles(paths, options, registry);
-  const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
-  const add = (r: ApplyResult) => {
-    for (const k of Object.keys(total) as (keyof ApplyResult)[]) total[k] += r[k];
-  };
+  const total = noTotals();
+  const add = (r: ApplyResult) => addTo(total, r);
   const names = paths.map((p) => fileName(options.bucketDir, p));
   const applied = await store.appliedAmong(names);
   let read: string[] = [];
@@ -197,7 +204,7 @@ export async function applyReadFiles(
   options: ApplyOptions,
   registry = new SchemaRegistry(options.bucketDir),
 ): Promise<ApplyResult> {
-  const total = { files: 0, skipped: 0, events: 0, inserted: 0, deadLetters: 0 };
+  const total = noTotals();
   // Which files the store has, asked once up front: the store's connection is then used by one
   // batch at a time, and the next files are read while the database stores the batch before.
   const names = paths.map((p) => fileName(options.bucketDir, p));
@@ -313,12 +320,11 @@ export async function applyNamed(
   await syncMeta(remote, options.bucketDir);
   const applied = await options.store.appliedAmong(names);
   const pending = names.filter((n) => !applied.has(n));
-  const total = { files: 0, skipped: names.length - pending.length, events: 0, inserted: 0, deadLetters: 0 };
+  const total = { ...noTotals(), skipped: names.length - pending.length };
   for (let i = 0; i < pending.length; i += FETCH_FILES) {
     const paths = await fetchObjects(remote, options.bucketDir, pending.slice(i, i + FETCH_FILES));
     try {
-      const r = await applyFiles(paths, options, registry);
-      for (const k of Object.keys(total) as (keyof ApplyResult)[]) total[k] += r[k];
+      addTo(total, await applyFiles(paths, options, registry));
     } finally {
       await dropObjects(paths);
     }
