@@ -218,10 +218,7 @@ export class DuckdbStore extends SqlHistoryStore {
       return refuse(`DuckDB cannot read the files: ${(err as Error).message.split('\n')[0]}`);
     }
     // One table and one schema per file; one schema per table in the batch.
-    const tables = new Map<
-      string,
-      { schema: TableSchema; files: Set<string>; lo: number; hi: number; n: number }
-    >();
+    const tables = new Map<string, { schema: TableSchema; files: Set<string>; lo: number; hi: number }>();
     const tableOfFile = new Map<string, string>();
     const perFile = new Map<string, number>();
     for (const row of scan) {
@@ -240,13 +237,11 @@ export class DuckdbStore extends SqlHistoryStore {
           files: new Set([row.file]),
           lo: row.lo!,
           hi: row.hi!,
-          n: Number(row.n),
         });
       else {
         t.files.add(row.file);
         t.lo = Math.min(t.lo, row.lo!);
         t.hi = Math.max(t.hi, row.hi!);
-        t.n += Number(row.n);
       }
       perFile.set(row.file, (perFile.get(row.file) ?? 0) + Number(row.n));
     }
