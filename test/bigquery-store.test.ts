@@ -96,7 +96,7 @@ describe('BigQuery store (offline)', () => {
     );
     assert.ok(
       ddl.some((q) =>
-        q.startsWith('CREATE OR REPLACE TABLE FUNCTION `proj.ds.l1__Users__as_of`(ts TIMESTAMP) AS'),
+        q.startsWith('CREATE OR REPLACE TABLE FUNCTION `proj.ds.l1__Users__as_of`(_tt_at TIMESTAMP) AS'),
       ),
     );
     assert.ok(

@@ -2,7 +2,7 @@
  * The BigQuery store (`--store bigquery://project/dataset`), the blueprint's versioned table. The
  * same design as DuckDB and PostgreSQL (SqlHistoryStore) with BigQuery's dialect:
  * - every table in the one dataset: `<db>__<table>__history`, views `<db>__<table>` and
- *   `<db>__<table>__versions`, table function `<db>__<table>__as_of(ts)`, tabletime's own tables
+ *   `<db>__<table>__versions`, table function `<db>__<table>__as_of(_tt_at)`, tabletime's own tables
  *   `_tabletime__applied_files` and `_tabletime__columns`;
  * - loading: each file's versions go to a staging table by a **load job** (free, no DML quota,
  *   atomic per file) from newline-delimited JSON, then one `MERGE … WHEN NOT MATCHED THEN INSERT`
@@ -284,8 +284,8 @@ export class BigQueryDialect implements SqlDialect {
     await this.run(`CREATE OR REPLACE VIEW ${bq(`${this.#project}.${this.#dataset}.${database}__${table}`)} AS
       SELECT ${src} FROM (${lastVersions(hist, '')}) v`);
     await this
-      .run(`CREATE OR REPLACE TABLE FUNCTION ${this.tableName(database, `${table}__as_of`)}(ts TIMESTAMP) AS
-      SELECT ${src} FROM (${lastVersions(hist, 'WHERE _tt_commit_ts <= ts')}) v`);
+      .run(`CREATE OR REPLACE TABLE FUNCTION ${this.tableName(database, `${table}__as_of`)}(_tt_at TIMESTAMP) AS
+      SELECT ${src} FROM (${lastVersions(hist, 'WHERE _tt_commit_ts <= _tt_at')}) v`);
   }
 
   close(): Promise<void> {

@@ -17,7 +17,7 @@ import {
 import { castIn, castOut, duckdbType, ident } from './duckdb-types.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { lastVersions, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
+import { lastVersionsIn, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
 import type { ChangeFileRef, NativeApply } from './store.ts';
 
 class DuckdbDialect extends StandardSqlDialect {
@@ -131,6 +131,26 @@ class DuckdbDialect extends StandardSqlDialect {
           WHERE _tt_log_pos BETWEEN ${lo} AND ${hi} AND _tt_version_id IS NOT NULL)`;
   }
 
+  /**
+   * One aggregate and a lookup by row id instead of a window over every version: the largest
+   * (position, rowid, deleted) of each key names its last version, which is fetched by rowid. The
+   * window sorts every key's versions; the aggregate keeps one per key. Over 10M versions of 1M
+   * keys: the state half-way in 0.7–0.9 s against 1.4–2.1 s, its first 1,000 records in 0.85 s
+   * against 5.5 s, the current state in 1.3 s against 4–5 s (docs/performance.md). Ties in
+   * position (two snapshots of a key) go to the later row. A source column named rowid hides
+   * DuckDB's; such a table keeps the window.
+   */
+  lastVersions(hist: string, where: string, columns: readonly string[]): string | undefined {
+    if (columns.some((c) => c.toLowerCase() === 'rowid')) return undefined;
+    // The tombstone test stays inside: as a filter on the fetch, DuckDB plans the current state
+    // (no WHERE) four times slower.
+    return `SELECT * FROM ${hist} WHERE rowid IN (
+        SELECT last.m.r FROM (
+          SELECT max({p: _tt_position, r: rowid, d: _tt_deleted}) AS m FROM ${hist} ${where}
+           GROUP BY coalesce(_tt_key, _tt_version_id)) last
+         WHERE NOT last.m.d)`;
+  }
+
   async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
@@ -141,10 +161,11 @@ class DuckdbDialect extends StandardSqlDialect {
              lead(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position) AS _tt_valid_to
         FROM ${hist}`);
     await this.#conn.run(
-      `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersions(hist, '')}) v`,
+      `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersionsIn(this, hist, '', columns)}) v`,
     );
-    await this.#conn.run(`CREATE OR REPLACE MACRO ${db}.${ident(`${table}__as_of`)}(ts) AS TABLE
-      SELECT ${src} FROM (${lastVersions(hist, 'WHERE _tt_commit_ts <= ts')}) v`);
+    // The parameter is named like our metadata: a source column of the same name would shadow it.
+    await this.#conn.run(`CREATE OR REPLACE MACRO ${db}.${ident(`${table}__as_of`)}(_tt_at) AS TABLE
+      SELECT ${src} FROM (${lastVersionsIn(this, hist, 'WHERE _tt_commit_ts <= _tt_at', columns)}) v`);
   }
 
   close(): Promise<void> {

@@ -178,9 +178,10 @@ class PostgresDialect extends StandardSqlDialect {
         FROM ${hist}`);
     await this.#client.query(`CREATE VIEW ${current} AS
       SELECT ${src} FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} ORDER BY ${key}, _tt_position DESC) v WHERE NOT v._tt_deleted`);
+    // $1, not its name: in a SQL function a column of the same name (a source column `ts`) wins.
     await this.#client
       .query(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
-      SELECT v.* FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} WHERE _tt_commit_ts <= ts ORDER BY ${key}, _tt_position DESC) v
+      SELECT v.* FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} WHERE _tt_commit_ts <= $1 ORDER BY ${key}, _tt_position DESC) v
        WHERE NOT v._tt_deleted $$`);
   }
 

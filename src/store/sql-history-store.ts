@@ -10,6 +10,7 @@ import { decodeValue, encodeValue } from '../changefile/index.ts';
 import {
   type ChangeEvent,
   columnFromSqlType,
+  type ColumnKind,
   type ColumnSchema,
   ConfigError,
   isoFromMicros,
@@ -53,12 +54,41 @@ export const META_TYPES: readonly (readonly [string, string])[] = [
   ['_tt_raw', 'VARCHAR'],
 ];
 
-/** The last version of each key (or of each keyless row), in `t__history`, optionally up to a time. */
+/**
+ * The last version of each key (or of each keyless row), in `t__history`, optionally up to a time,
+ * deleted ones left out. A dialect may select the same rows by a faster plan (SqlDialect.lastVersions).
+ */
 export function lastVersions(hist: string, where: string): string {
   return `SELECT * FROM (
       SELECT h.*, row_number() OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position DESC) AS _tt_rank
         FROM ${hist} h ${where}
     ) latest WHERE _tt_rank = 1 AND NOT _tt_deleted`;
+}
+
+/** Column kinds whose typed equality is exactly their change-file text's equality. */
+const EXACT_KEY_KINDS: ReadonlySet<ColumnKind> = new Set([
+  'int',
+  'bigint',
+  'decimal',
+  'string',
+  'enum',
+  'binary',
+]);
+
+/** lastVersions, by the dialect's own plan where it has one. */
+export function lastVersionsIn(
+  d: SqlDialect,
+  hist: string,
+  where: string,
+  columns: readonly ColumnSchema[],
+): string {
+  return (
+    d.lastVersions?.(
+      hist,
+      where,
+      columns.map((c) => c.name),
+    ) ?? lastVersions(hist, where)
+  );
 }
 
 export class SqlHistoryStore implements HistoryStore {
@@ -92,6 +122,10 @@ export class SqlHistoryStore implements HistoryStore {
 
   #hist(database: string, table: string): string {
     return this.dialect.tableName(database, `${table}__history`);
+  }
+
+  #last(hist: string, where: string, schema: TableSchema): string {
+    return lastVersionsIn(this.dialect, hist, where, schema.columns);
   }
 
   /** tabletime's own tables (applied files, the column catalog). */
@@ -386,7 +420,7 @@ export class SqlHistoryStore implements HistoryStore {
       d.insertIgnore(
         hist,
         columns,
-        `SELECT ${select.join(', ')} FROM (${lastVersions(hist, 'WHERE _tt_position < $1')}) v`,
+        `SELECT ${select.join(', ')} FROM (${this.#last(hist, 'WHERE _tt_position < $1', schema)}) v`,
         { min: t.logPosition, max: t.logPosition },
       ),
       [t.positionKey, t.commitTimestamp, t.logFile, String(t.logPosition), t.gtid, t.file],
@@ -520,27 +554,27 @@ export class SqlHistoryStore implements HistoryStore {
         : '';
     const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`;
     const rows = await d.rows(
-      `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(this.#hist(database, table), where)}) v ${order}${limit}`,
+      `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema)}) v ${order}${limit}`,
       params,
     );
     return rows.map((r) => this.#decode(schema, r));
   }
 
   async countAsOf(database: string, table: string, at: Moment): Promise<number> {
-    await this.#schemaOrFail(database, table);
+    const schema = await this.#schemaOrFail(database, table);
     const { where, params } = this.#momentFilter(at);
     const rows = await this.dialect.rows(
-      `SELECT count(*) AS n FROM (${lastVersions(this.#hist(database, table), where)}) v`,
+      `SELECT count(*) AS n FROM (${this.#last(this.#hist(database, table), where, schema)}) v`,
       params,
     );
     return Number(rows[0]!.n);
   }
 
   async keysAsOf(database: string, table: string, at: Moment): Promise<string[]> {
-    await this.#schemaOrFail(database, table);
+    const schema = await this.#schemaOrFail(database, table);
     const { where, params } = this.#momentFilter(at);
     const rows = await this.dialect.rows(
-      `SELECT _tt_key FROM (${lastVersions(this.#hist(database, table), where)}) v WHERE _tt_key IS NOT NULL`,
+      `SELECT _tt_key FROM (${this.#last(this.#hist(database, table), where, schema)}) v WHERE _tt_key IS NOT NULL`,
       params,
     );
     return rows.map((r) => String(r._tt_key as string));
@@ -570,7 +604,18 @@ export class SqlHistoryStore implements HistoryStore {
     if (key) {
       const byName = new Map(schema.columns.map((c) => [c.name, c]));
       params.push(JSON.stringify(schema.primaryKeys.map((k) => encodeValue(key[k] ?? null, byName.get(k)!))));
-      where = 'WHERE _tt_key = $1';
+      const conditions = ['_tt_key = $1'];
+      // The typed key columns too, where their equality is exact (never a raw or rounded value):
+      // a column store compares 10M integers in 3 ms and 10M key texts in 25–45 ms. Every version
+      // with this `_tt_key` holds these values, so the condition only narrows the scan.
+      for (const k of schema.primaryKeys) {
+        const c = byName.get(k)!;
+        const value = key[k];
+        if (value === undefined || value === null || !EXACT_KEY_KINDS.has(c.kind)) continue;
+        params.push(String(encodeValue(value, c)));
+        conditions.push(`${d.ident(k)} = ${d.castIn(c, `$${params.length}`)}`);
+      }
+      where = `WHERE ${conditions.join(' AND ')}`;
     }
     const rows = await d.rows(
       `SELECT ${this.#selectOut(schema)}, _tt_version_id, _tt_op, _tt_deleted, ${d.formatInstant('_tt_commit_ts')} AS _tt_commit,
@@ -602,7 +647,7 @@ export class SqlHistoryStore implements HistoryStore {
       const { where, params } = this.#momentFilter(at, undefined, undefined, { hist, from, to });
       const order = schema.primaryKeys.map((k) => `v.${this.dialect.ident(k)}`).join(', ');
       const rows = await this.dialect.rows(
-        `SELECT ${this.#selectOut(schema)} FROM (${lastVersions(hist, where)}) v ORDER BY ${order}`,
+        `SELECT ${this.#selectOut(schema)} FROM (${this.#last(hist, where, schema)}) v ORDER BY ${order}`,
         params,
       );
       return rows.map((r) => this.#decode(schema, r));

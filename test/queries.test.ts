@@ -1,0 +1,253 @@
+/**
+ * The read side of both SQL stores against a model: as-of, its count and keys, the as-of macro or
+ * function and the current view, and the history of one key, over random changes to two tables.
+ * One has a column named `ts` (the name the as-of macro's parameter once had), the other a column
+ * named `rowid` (the name of DuckDB's row id, which DuckDB's as-of plan uses) and a composite key
+ * of text and bytes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
+import pg from 'pg';
+import {
+  type ChangeEvent,
+  type ChangeType,
+  columnFromSqlType,
+  isoFromMicros,
+  type Row,
+  type TableSchema,
+} from '../src/core/index.ts';
+import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
+import { binlogEvent } from './support/events.ts';
+import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
+import { seededRandom, testSeed } from './support/random.ts';
+
+const A: TableSchema = {
+  database: 'q',
+  table: 'a',
+  primaryKeys: ['id'],
+  columns: [
+    columnFromSqlType('id', 'bigint(20) unsigned'),
+    columnFromSqlType('ts', 'datetime'),
+    columnFromSqlType('v', 'varchar(20)'),
+  ],
+};
+const B: TableSchema = {
+  database: 'q',
+  table: 'b',
+  primaryKeys: ['code', 'bin'],
+  columns: [
+    columnFromSqlType('code', 'varchar(8)'),
+    columnFromSqlType('bin', 'varbinary(4)'),
+    columnFromSqlType('rowid', 'int'),
+    columnFromSqlType('v', 'int'),
+  ],
+};
+
+const BASE = Date.UTC(2026, 0, 1) * 1000;
+/** JSON-comparable: bigints as `123n`, bytes as hex (JSON.stringify would call Buffer's toJSON first). */
+const plain = (v: unknown) =>
+  JSON.parse(
+    JSON.stringify(v, function (this: Record<string, unknown>, k: string, x: unknown) {
+      const raw = this[k];
+      if (raw instanceof Uint8Array) return Buffer.from(raw).toString('hex');
+      return typeof x === 'bigint' ? `${x}n` : x;
+    }),
+  ) as unknown;
+
+interface Change {
+  event: ChangeEvent;
+  key: string;
+}
+
+/** Random inserts, updates and deletes; snapshot rows first. Commit times one second apart. */
+function changes(schema: TableSchema, seed: string, count: number): Change[] {
+  const random = seededRandom(testSeed(seed));
+  const keyOf = (r: Row) => JSON.stringify(plain(schema.primaryKeys.map((k) => r[k])));
+  const newRow = (i: number): Row =>
+    schema === A
+      ? {
+          id: BigInt(Math.floor(random() * 60)) + 18_446_744_073_709_551_000n,
+          ts: '2026-03-04 05:06:07',
+          v: `v${i}`,
+        }
+      : {
+          code: ['a', 'b', "c'd", 'A'][Math.floor(random() * 4)]!,
+          bin: new Uint8Array([Math.floor(random() * 4), 0, 255]),
+          rowid: i,
+          v: i,
+        };
+  const live = new Map<string, Row>();
+  const out: Change[] = [];
+  for (let i = 0; i < count; i++) {
+    const keys = [...live.keys()];
+    const r = random();
+    let changeType: ChangeType = 'INSERT';
+    let row = newRow(i);
+    if (keys.length > 0 && r < 0.45) {
+      const old = live.get(keys[Math.floor(random() * keys.length)]!)!;
+      row =
+        schema === A
+          ? { ...old, v: `v${i}`, ts: `2026-03-04 05:06:${String(i % 60).padStart(2, '0')}` }
+          : { ...old, v: i, rowid: -i };
+      changeType = 'UPDATE-INSERT';
+    } else if (keys.length > 0 && r < 0.6) {
+      row = live.get(keys[Math.floor(random() * keys.length)]!)!;
+      changeType = 'DELETE';
+    } else if (live.has(keyOf(row))) {
+      changeType = 'UPDATE-INSERT';
+    }
+    if (changeType === 'DELETE') live.delete(keyOf(row));
+    else live.set(keyOf(row), row);
+    const event = binlogEvent(schema, row, {
+      changeType,
+      logPosition: 1000 + i * 10,
+      commitUs: BASE + i * 1_000_000,
+    });
+    if (i < 10 && changeType === 'INSERT') {
+      // The first inserts as snapshot rows: position '0:…', before every binlog change.
+      out.push({
+        key: keyOf(row),
+        event: {
+          ...event,
+          changeType: 'INSERT',
+          position: { ...event.position, snapshot: true, logFile: '', logPosition: 0, rowIndex: i },
+        },
+      });
+    } else out.push({ key: keyOf(row), event });
+  }
+  return out;
+}
+
+/** The table at `at` (µs) by the model: each key's last change up to then, unless it is a delete. */
+function modelAt(all: readonly Change[], at: number): Row[] {
+  const state = new Map<string, Row>();
+  for (const c of all) {
+    if ((c.event.commitTimestampUs ?? 0) > at) continue;
+    if (c.event.changeType === 'DELETE') state.delete(c.key);
+    else state.set(c.key, c.event.payload);
+  }
+  return [...state.values()];
+}
+
+const sortRows = (rows: readonly Row[]) =>
+  (plain(rows) as Record<string, unknown>[]).map((r) => JSON.stringify(r)).sort();
+
+for (const kind of ['duckdb', 'postgres'] as const) {
+  describe(`${kind}: queries against a model`, () => {
+    let root: string;
+    let db: TestPostgres | undefined;
+    let location: string;
+    let store: HistoryStore;
+    const all = { a: changes(A, 'queries-a', 300), b: changes(B, 'queries-b', 300) };
+    const moments = [BASE - 1, BASE + 9_500_000, BASE + 120_500_000, BASE + 299_000_000, BASE + 400_000_000];
+
+    before(async () => {
+      root = await mkdtemp(join(tmpdir(), `tabletime-queries-${kind}-`));
+      if (kind === 'duckdb') location = join(root, 'store.duckdb');
+      else location = (db = await createTestPostgres()).url;
+      store = kind === 'duckdb' ? await DuckdbStore.open(location) : await PostgresStore.open(location);
+      // In several files, so that versions land in several inserts.
+      for (const [name, list, schema] of [
+        ['a', all.a, A],
+        ['b', all.b, B],
+      ] as const) {
+        for (let i = 0; i < list.length; i += 70)
+          await store.applyFile(
+            `${name}-${i}.jsonl`,
+            list.slice(i, i + 70).map((c) => ({ event: c.event, schema })),
+          );
+      }
+    });
+    after(async () => {
+      await store.close().catch(() => undefined);
+      await db?.drop();
+      await rm(root, { recursive: true, force: true });
+    });
+
+    it('as-of, its count and its keys match the model at every moment', async () => {
+      for (const [table, list] of [
+        ['a', all.a],
+        ['b', all.b],
+      ] as const) {
+        for (const at of moments) {
+          const expected = modelAt(list, at);
+          const got = await store.asOf('q', table, at);
+          assert.deepEqual(sortRows(got), sortRows(expected), `${table} at ${at - BASE}`);
+          assert.equal(await store.countAsOf('q', table, at), expected.length);
+          assert.equal((await store.keysAsOf('q', table, at)).length, expected.length);
+        }
+        assert.deepEqual(sortRows(await store.asOf('q', table, null)), sortRows(modelAt(list, Infinity)));
+      }
+    });
+
+    it('the history of one key holds exactly its versions, for keys of every kind here', async () => {
+      for (const [table, list, schema] of [
+        ['a', all.a, A],
+        ['b', all.b, B],
+      ] as const) {
+        const keys = [...new Set(list.map((c) => c.key))];
+        assert.ok(keys.length > 10);
+        for (const k of keys) {
+          const mine = list.filter((c) => c.key === k);
+          const first = mine[0]!.event.payload;
+          const key: Row = Object.fromEntries(schema.primaryKeys.map((n) => [n, first[n]!]));
+          const got = await store.history('q', table, key);
+          assert.deepEqual(
+            plain(got.map((v) => [v.op, v.row])),
+            plain(mine.map((c) => [c.event.changeType, c.event.payload])),
+            `${table} ${k}`,
+          );
+        }
+      }
+    });
+
+    it("the as-of macro (or function) and the current view answer as the model, whatever a table's columns are called", async () => {
+      await store.close();
+      const counts = async (sql: (t: string, at: string) => string) => {
+        const out: number[] = [];
+        if (kind === 'duckdb') {
+          const instance = await DuckDBInstance.create(location);
+          const conn = await instance.connect();
+          for (const t of ['a', 'b'])
+            for (const at of moments)
+              out.push(
+                Number(
+                  (await conn.runAndReadAll(sql(t, `'${isoFromMicros(at)}'::TIMESTAMPTZ`))).getRows()[0]![0],
+                ),
+              );
+          conn.closeSync();
+          instance.closeSync();
+        } else {
+          const client = new pg.Client({ connectionString: location });
+          await client.connect();
+          for (const t of ['a', 'b'])
+            for (const at of moments)
+              out.push(
+                Number(
+                  (await client.query<{ n: string }>(sql(t, `'${isoFromMicros(at)}'::timestamptz`))).rows[0]!
+                    .n,
+                ),
+              );
+          await client.end();
+        }
+        return out;
+      };
+      const expected = [all.a, all.b].flatMap((list) => moments.map((at) => modelAt(list, at).length));
+      assert.deepEqual(
+        await counts((t, at) => `SELECT count(*) AS n FROM "q"."${t}__as_of"(${at})`),
+        expected,
+      );
+      const now = [all.a, all.b].map((list) => modelAt(list, Infinity).length);
+      const current = await counts((t) => `SELECT count(*) AS n FROM "q"."${t}"`);
+      assert.deepEqual(
+        current,
+        now.flatMap((n) => moments.map(() => n)),
+      );
+      store = kind === 'duckdb' ? await DuckdbStore.open(location) : await PostgresStore.open(location);
+    });
+  });
+}
