@@ -348,6 +348,40 @@ describe('change-file round trip', () => {
     assert.equal(lastRead.events[0]!.payload.c_new, 5);
   });
 
+  it('keeps every byte of lines of any size and script across flushes, plain and gzipped', async () => {
+    // Sizes around the buffer's: tiny, across a flush, beyond its whole room (written by itself).
+    const texts = [
+      'é',
+      '中文'.repeat(40),
+      '😀'.repeat(300),
+      'x'.repeat(5_000),
+      'ü'.repeat(200_000),
+      '𝄞'.repeat(90_000),
+      'a',
+    ];
+    for (const [gzip, bufferBytes] of [
+      [false, 1000],
+      [false, 100_000],
+      [true, 1000],
+      [true, 100_000],
+    ] as const) {
+      const dir = join(bucket, `sizes-${gzip}-${bufferBytes}`);
+      const writer = new ChangeFileWriter({ bucketDir: dir, bufferBytes, gzip });
+      const rows = texts.map((t, i) => ({ ...maxRow, id: i, c_text: t }));
+      for (const [i, row] of rows.entries())
+        await writer.write(binlogEvent(schema, row, { logPosition: 20_000 + i }), schema);
+      const [file] = await writer.finalizeAll();
+      const raw = await readFile(file!.path);
+      const text = gzip ? gunzipSync(raw) : raw;
+      assert.equal(file!.bytes, text.length, 'the byte count is the file content');
+      const read = await readAll(file!.path, { registry: new SchemaRegistry(dir) });
+      assert.deepEqual(
+        read.events.map((e) => e.payload.c_text),
+        texts,
+      );
+    }
+  });
+
   it('gzip files are valid multi-member gzip', async () => {
     const dir = join(bucket, 'gzip-members');
     const writer = new ChangeFileWriter({ bucketDir: dir, gzip: true, bufferBytes: 1 });

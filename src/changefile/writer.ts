@@ -67,11 +67,15 @@ interface OpenFile {
   lastPosition: SourcePosition;
   events: number;
   bytes: number;
-  buffered: string[];
-  bufferedBytes: number;
+  /** Lines not yet written to the file, as UTF-8; grows as it fills, up to the writer's capacity. */
+  buffer: Buffer | null;
+  buffered: number;
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+/** Room above the flush threshold, so that a line that crosses it fits without a flush first. */
+const BUFFER_SLACK = 256 * 1024;
 
 export class ChangeFileWriter implements AsyncDisposable {
   readonly #publishDir: string;
@@ -121,15 +125,11 @@ export class ChangeFileWriter implements AsyncDisposable {
       file = undefined;
     }
     if (!file) file = await this.#openFile(event, schema, key);
-    const line = `${this.#formatter.format(event, schema, key, this.#uuid(file))}\n`;
-    file.buffered.push(line);
-    // Characters, not bytes: a cheap estimate for the flush and rotation thresholds (a flush
-    // counts the file's real bytes).
-    file.bufferedBytes += line.length;
+    await this.#append(file, `${this.#formatter.format(event, schema, key, this.#uuid(file))}\n`);
     file.events++;
     file.lastPosition = event.position;
-    if (file.bufferedBytes >= this.#bufferBytes) await this.#flushBuffer(file);
-    if (file.bytes + file.bufferedBytes >= this.#maxFileBytes) completed.push(await this.#finalize(file));
+    if (file.buffered >= this.#bufferBytes) await this.#flushBuffer(file);
+    if (file.bytes + file.buffered >= this.#maxFileBytes) completed.push(await this.#finalize(file));
     return completed;
   }
 
@@ -190,22 +190,47 @@ export class ChangeFileWriter implements AsyncDisposable {
       lastPosition: event.position,
       events: 0,
       bytes: 0,
-      buffered: [],
-      bufferedBytes: 0,
+      buffer: null,
+      buffered: 0,
     };
     this.#open.set(objectName(event.database, event.table), file);
     return file;
   }
 
+  /**
+   * Encodes a line into the file's buffer. Joining the lines into one string and encoding that at
+   * each flush cost 17 % of a snapshot's CPU; encoding each line where it goes copies it once.
+   */
+  async #append(file: OpenFile, line: string): Promise<void> {
+    // UTF-8 takes at most 3 bytes for a UTF-16 unit: a line that may not fit waits for a flush,
+    // and one that may not fit an empty buffer is written by itself.
+    const most = line.length * 3;
+    const capacity = this.#bufferBytes + BUFFER_SLACK;
+    if (file.buffered + most > capacity) {
+      await this.#flushBuffer(file);
+      if (most > capacity) return this.#writeOut(file, Buffer.from(line));
+    }
+    if (!file.buffer || file.buffered + most > file.buffer.length) {
+      // Grown by doubling: a table with one small change keeps a small buffer.
+      let size = file.buffer?.length ?? 16 * 1024;
+      while (size < file.buffered + most) size *= 2;
+      const grown = Buffer.allocUnsafe(Math.min(size, capacity));
+      file.buffer?.copy(grown, 0, 0, file.buffered);
+      file.buffer = grown;
+    }
+    file.buffered += file.buffer.write(line, file.buffered);
+  }
+
   async #flushBuffer(file: OpenFile): Promise<void> {
-    if (file.buffered.length === 0) return;
-    const text = file.buffered.join('');
+    if (file.buffered === 0 || !file.buffer) return;
+    await this.#writeOut(file, file.buffer.subarray(0, file.buffered));
+    file.buffered = 0;
+  }
+
+  async #writeOut(file: OpenFile, bytes: Buffer): Promise<void> {
     // Each flush of a gzipped file is one gzip member; a file of several members is valid gzip.
-    const data = this.#gzip ? gzipSync(text) : Buffer.from(text);
-    await file.handle.write(data);
-    file.bytes += this.#gzip ? Buffer.byteLength(text) : data.length;
-    file.buffered = [];
-    file.bufferedBytes = 0;
+    await file.handle.write(this.#gzip ? gzipSync(bytes) : bytes);
+    file.bytes += bytes.length;
   }
 
   async #finalize(file: OpenFile): Promise<CompletedFile> {
