@@ -105,6 +105,9 @@ class DuckdbDialect extends StandardSqlDialect {
    */
   readonly versionIdKey = false;
 
+  /** One key's history compares the typed key columns too (a failed TRY_CAST matches nothing). */
+  readonly typedKeyFilter = true;
+
   /**
    * Inserts the versions the history does not have. A stored version with the same id has the same
    * source position, so only history rows with a binlog position in the batch's range can match:

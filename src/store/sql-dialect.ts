@@ -76,6 +76,11 @@ export interface SqlDialect {
    * faster. `columns` are the source columns the history holds. Without it (or undefined), `lastVersions`.
    */
   lastVersions?(hist: string, where: string, columns: readonly string[]): string | undefined;
+  /**
+   * Whether one key's history also compares the typed key columns: a column store compares
+   * integers many times faster than key texts; a store with an index on `_tt_key` gains nothing.
+   */
+  readonly typedKeyFilter?: boolean;
   /** Views/macros/functions for current state, versions and as-of. */
   createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
   close(): Promise<void>;
