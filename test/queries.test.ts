@@ -82,6 +82,8 @@ function changes(schema: TableSchema, seed: string, count: number): Change[] {
         };
   const live = new Map<string, Row>();
   const out: Change[] = [];
+  // Snapshot rows come first in source order (position '0:…'): only the leading inserts are.
+  let snapshotting = true;
   for (let i = 0; i < count; i++) {
     const keys = [...live.keys()];
     const r = random();
@@ -107,8 +109,8 @@ function changes(schema: TableSchema, seed: string, count: number): Change[] {
       logPosition: 1000 + i * 10,
       commitUs: BASE + i * 1_000_000,
     });
-    if (i < 10 && changeType === 'INSERT') {
-      // The first inserts as snapshot rows: position '0:…', before every binlog change.
+    snapshotting &&= i < 10 && changeType === 'INSERT';
+    if (snapshotting) {
       out.push({
         key: keyOf(row),
         event: {
