@@ -207,6 +207,41 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       }
     });
 
+    it('a store whose views an older tabletime made gets them made again when it opens, and only then', async () => {
+      const reopen = async () =>
+        kind === 'duckdb' ? DuckdbStore.open(location) : PostgresStore.open(location);
+      /** Runs one statement with the store closed; the first value of its first row, if any. */
+      const raw = async (sql: string): Promise<unknown> => {
+        if (kind === 'duckdb') {
+          const instance = await DuckDBInstance.create(location);
+          try {
+            const conn = await instance.connect();
+            const rows = (await conn.runAndReadAll(sql)).getRows();
+            conn.closeSync();
+            return rows[0]?.[0];
+          } finally {
+            instance.closeSync();
+          }
+        }
+        const client = new pg.Client({ connectionString: location });
+        await client.connect();
+        try {
+          return Object.values((await client.query(sql)).rows[0] ?? {})[0];
+        } finally {
+          await client.end();
+        }
+      };
+      await store.close();
+      await raw('DROP VIEW "q"."a"');
+      await (await reopen()).close();
+      await assert.rejects(raw('SELECT count(*) FROM "q"."a"'), 'views of this version are not made again');
+      await raw(`UPDATE "_tabletime"."store" SET value = '1' WHERE name = 'views'`);
+      await (await reopen()).close();
+      assert.equal(Number(await raw('SELECT count(*) FROM "q"."a"')), modelAt(all.a, Infinity).length);
+      assert.equal(await raw(`SELECT value FROM "_tabletime"."store" WHERE name = 'views'`), '2');
+      store = await reopen();
+    });
+
     it("the as-of macro (or function) and the current view answer as the model, whatever a table's columns are called", async () => {
       await store.close();
       const counts = async (sql: (t: string, at: string) => string) => {

@@ -34,6 +34,13 @@ import type {
 export const META_SCHEMA = '_tabletime';
 
 /**
+ * The version of the views, macros and functions createViews makes. A store that recorded an
+ * older one makes them again for every table when it opens. 2: the as-of macro and function no
+ * longer take a source column named `ts` for their parameter; DuckDB's plan by aggregate.
+ */
+const VIEWS_VERSION = '2';
+
+/**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
  * in PostgreSQL and BigQuery; see the DuckDB dialect's insertIgnore for DuckDB).
  */
@@ -113,11 +120,37 @@ export class SqlHistoryStore implements HistoryStore {
       await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('columns')} (
         database_name ${t('VARCHAR')}, table_name ${t('VARCHAR')}, name ${t('VARCHAR')}, sql_type ${t('VARCHAR')},
         ordinal ${t('INTEGER')}, primary_key ${t('INTEGER')}, ${d.primaryKey(['database_name', 'table_name', 'name'])})`);
+      await d.run(`CREATE TABLE IF NOT EXISTS ${this.#meta('store')} (
+        name ${t('VARCHAR')}, value ${t('VARCHAR')}, ${d.primaryKey(['name'])})`);
+      await this.#refreshViews();
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Makes every table's views again if they were made by an older tabletime (VIEWS_VERSION). */
+  async #refreshViews(): Promise<void> {
+    const d = this.dialect;
+    const store = this.#meta('store');
+    const [made] = await d.rows(`SELECT value FROM ${store} WHERE name = 'views'`);
+    if (made?.value === VIEWS_VERSION) return;
+    for (const t of await d.rows(`SELECT DISTINCT database_name, table_name FROM ${this.#meta('columns')}`)) {
+      const [database, table] = [String(t.database_name), String(t.table_name)];
+      const schema = await this.schemaOf(database, table);
+      try {
+        if (schema) await d.createViews(database, table, schema.columns);
+      } catch (err) {
+        throw new ConfigError(
+          'STORE',
+          `cannot make the views of ${database}.${table} again for this version of tabletime: ${(err as Error).message.split('\n')[0]} (does a view of yours depend on them?)`,
+          { cause: err },
+        );
+      }
+    }
+    await d.rows(`DELETE FROM ${store} WHERE name = 'views'`);
+    await d.rows(`INSERT INTO ${store} VALUES ('views', $1)`, [VIEWS_VERSION]);
   }
 
   #hist(database: string, table: string): string {
