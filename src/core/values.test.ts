@@ -13,6 +13,50 @@ import {
 } from './index.ts';
 
 describe('values', () => {
+  it('normalizeDecimal gives text already in MySQL form back as it is, and only such text', () => {
+    // A leading space is never MySQL's form: it takes the full path, the oracle for the short one.
+    const parts = [
+      '',
+      '-',
+      '0',
+      '00',
+      '5',
+      '05',
+      '50',
+      '123',
+      '.',
+      '.0',
+      '.5',
+      '.00',
+      '.50',
+      '.123',
+      'e1',
+      'x',
+    ];
+    for (const a of parts)
+      for (const b of parts)
+        for (const c of parts) {
+          const text = a + b + c;
+          for (const scale of [0, 1, 2, 3]) {
+            const full = (() => {
+              try {
+                return normalizeDecimal(` ${text}`, scale);
+              } catch {
+                return 'throws';
+              }
+            })();
+            const short = (() => {
+              try {
+                return normalizeDecimal(text, scale);
+              } catch {
+                return 'throws';
+              }
+            })();
+            assert.equal(short, full, `'${text}' at scale ${scale}`);
+          }
+        }
+  });
+
   it('normalizeDecimal keeps every digit and gives MySQL scale', () => {
     assert.equal(normalizeDecimal('12.3', 2), '12.30');
     assert.equal(normalizeDecimal('-0.000', 2), '0.00');
