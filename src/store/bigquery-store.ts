@@ -3,7 +3,7 @@
  * same design as DuckDB and PostgreSQL (SqlHistoryStore) with BigQuery's dialect:
  * - every table in the one dataset: `<db>__<table>__history`, views `<db>__<table>` and
  *   `<db>__<table>__versions`, table function `<db>__<table>__as_of(_tt_at)`, tabletime's own tables
- *   `_tabletime__applied_files` and `_tabletime__columns`;
+ *   `_tabletime__applied_files`, `_tabletime__columns` and `_tabletime__store`;
  * - loading: each file's versions go to a staging table by a **load job** (free, no DML quota,
  *   atomic per file) from newline-delimited JSON, then one `MERGE … WHEN NOT MATCHED THEN INSERT`
  *   on the version id. BigQuery has no transaction across jobs: exactly-once rests on that MERGE
