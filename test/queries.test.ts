@@ -147,11 +147,35 @@ for (const kind of ['duckdb', 'postgres'] as const) {
     const all = { a: changes(A, 'queries-a', 300), b: changes(B, 'queries-b', 300) };
     const moments = [BASE - 1, BASE + 9_500_000, BASE + 120_500_000, BASE + 299_000_000, BASE + 400_000_000];
 
+    const reopen = async () =>
+      kind === 'duckdb' ? DuckdbStore.open(location) : PostgresStore.open(location);
+    /** Runs one statement with the store closed; the first value of its first row, if any. */
+    const raw = async (sql: string): Promise<unknown> => {
+      if (kind === 'duckdb') {
+        const instance = await DuckDBInstance.create(location);
+        try {
+          const conn = await instance.connect();
+          const rows = (await conn.runAndReadAll(sql)).getRows();
+          conn.closeSync();
+          return rows[0]?.[0];
+        } finally {
+          instance.closeSync();
+        }
+      }
+      const client = new pg.Client({ connectionString: location });
+      await client.connect();
+      try {
+        return Object.values((await client.query(sql)).rows[0] ?? {})[0];
+      } finally {
+        await client.end();
+      }
+    };
+
     before(async () => {
       root = await mkdtemp(join(tmpdir(), `tabletime-queries-${kind}-`));
       if (kind === 'duckdb') location = join(root, 'store.duckdb');
       else location = (db = await createTestPostgres()).url;
-      store = kind === 'duckdb' ? await DuckdbStore.open(location) : await PostgresStore.open(location);
+      store = await reopen();
       // In several files, so that versions land in several inserts.
       for (const [name, list, schema] of [
         ['a', all.a, A],
@@ -208,29 +232,6 @@ for (const kind of ['duckdb', 'postgres'] as const) {
     });
 
     it('a store whose views an older tabletime made gets them made again when it opens, and only then', async () => {
-      const reopen = async () =>
-        kind === 'duckdb' ? DuckdbStore.open(location) : PostgresStore.open(location);
-      /** Runs one statement with the store closed; the first value of its first row, if any. */
-      const raw = async (sql: string): Promise<unknown> => {
-        if (kind === 'duckdb') {
-          const instance = await DuckDBInstance.create(location);
-          try {
-            const conn = await instance.connect();
-            const rows = (await conn.runAndReadAll(sql)).getRows();
-            conn.closeSync();
-            return rows[0]?.[0];
-          } finally {
-            instance.closeSync();
-          }
-        }
-        const client = new pg.Client({ connectionString: location });
-        await client.connect();
-        try {
-          return Object.values((await client.query(sql)).rows[0] ?? {})[0];
-        } finally {
-          await client.end();
-        }
-      };
       await store.close();
       await raw('DROP VIEW "q"."a"');
       await (await reopen()).close();
@@ -246,31 +247,9 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       await store.close();
       const counts = async (sql: (t: string, at: string) => string) => {
         const out: number[] = [];
-        if (kind === 'duckdb') {
-          const instance = await DuckDBInstance.create(location);
-          const conn = await instance.connect();
-          for (const t of ['a', 'b'])
-            for (const at of moments)
-              out.push(
-                Number(
-                  (await conn.runAndReadAll(sql(t, `'${isoFromMicros(at)}'::TIMESTAMPTZ`))).getRows()[0]![0],
-                ),
-              );
-          conn.closeSync();
-          instance.closeSync();
-        } else {
-          const client = new pg.Client({ connectionString: location });
-          await client.connect();
-          for (const t of ['a', 'b'])
-            for (const at of moments)
-              out.push(
-                Number(
-                  (await client.query<{ n: string }>(sql(t, `'${isoFromMicros(at)}'::timestamptz`))).rows[0]!
-                    .n,
-                ),
-              );
-          await client.end();
-        }
+        for (const t of ['a', 'b'])
+          for (const at of moments)
+            out.push(Number(await raw(sql(t, `CAST('${isoFromMicros(at)}' AS TIMESTAMPTZ)`))));
         return out;
       };
       const expected = [all.a, all.b].flatMap((list) => moments.map((at) => modelAt(list, at).length));
@@ -284,7 +263,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         current,
         now.flatMap((n) => moments.map(() => n)),
       );
-      store = kind === 'duckdb' ? await DuckdbStore.open(location) : await PostgresStore.open(location);
+      store = await reopen();
     });
   });
 }
