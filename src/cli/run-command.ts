@@ -138,24 +138,28 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       eventsOf.delete(path);
     }
   };
-  /** Runs one unit of apply work, retrying what is transient (a store that is down) for a while. */
-  const retrying = async (work: () => Promise<unknown>) => {
+  /**
+   * Runs one unit of apply work, retrying what is transient (a store that is down) until it works
+   * or run is stopped, as capture does with its source: meanwhile capture goes on writing change
+   * files, and nothing is lost. Returns undefined when stopped during a wait.
+   */
+  const retrying = async <T>(work: () => Promise<T>): Promise<T | undefined> => {
     for (let attempt = 0; ; attempt++) {
       try {
         return await work();
       } catch (err) {
-        if (!(err instanceof TabletimeError && err.kind === 'transient') || attempt >= 12) throw err;
+        if (!(err instanceof TabletimeError && err.kind === 'transient')) throw err;
         const delay = backoffDelayMs(attempt);
         logger.warn({ err: err.message, code: err.code, retryInMs: Math.round(delay) }, 'apply: retrying');
-        await sleep(delay);
+        await sleep(delay, controller.signal);
+        if (controller.signal.aborted) return undefined;
       }
     }
   };
   const failure: { error: Error | null } = { error: null };
   const worker = (async () => {
-    const caughtUp = (await retrying(() => applyBucket(applyOptions))) as Awaited<
-      ReturnType<typeof applyBucket>
-    >;
+    const caughtUp = await retrying(() => applyBucket(applyOptions));
+    if (caughtUp === undefined) return;
     done(null);
     logger.info({ files: caughtUp.files, versions: caughtUp.inserted }, 'apply caught up with the bucket');
     for (;;) {
@@ -166,7 +170,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
         continue;
       }
       if (path.startsWith(TRUNCATE)) {
-        await retrying(() => applyTruncates(applyOptions, [path.slice(TRUNCATE.length)]));
+        const ok = await retrying(async () => {
+          await applyTruncates(applyOptions, [path.slice(TRUNCATE.length)]);
+          return true;
+        });
+        if (ok === undefined) return;
         done(path);
         continue;
       }
@@ -174,7 +182,11 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       const paths = [path];
       while (queue.length > 0 && !queue[0]!.startsWith(TRUNCATE) && paths.length < 200)
         paths.push(queue.shift()!);
-      await retrying(() => applyFiles(paths, applyOptions, registry));
+      const ok = await retrying(async () => {
+        await applyFiles(paths, applyOptions, registry);
+        return true;
+      });
+      if (ok === undefined) return;
       for (const p of paths) done(p);
     }
   })().catch((err: unknown) => {

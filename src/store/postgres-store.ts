@@ -60,31 +60,173 @@ function copyLine(row: readonly (string | null)[]): string {
     .join('\t')}\n`;
 }
 
+/** PostgreSQL error codes and socket errors that mean the connection is gone, not the statement. */
+const CONNECTION_LOST = /^(08|57P0[123])/;
+const SOCKET_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * The store's one connection, opened again after the server dropped it (a restart, a failover,
+ * an idle connection cut): a statement that meets the loss fails with a transient
+ * STORE_UNREACHABLE, which the caller's retry loop retries, and the next statement connects again.
+ * A connection lost inside a transaction took the transaction with it: until the caller rolls
+ * back, its statements fail too, so the rest of a unit of work never runs on a new connection
+ * outside the transaction it belongs to.
+ */
+export class PgConnection {
+  readonly #url: string;
+  #client: Promise<pg.Client> | null = null;
+  #inTransaction = false;
+  #lostInTransaction = false;
+
+  constructor(url: string) {
+    this.#url = url;
+  }
+
+  /** Connects (the first time and after a loss); refuses at once what waiting cannot fix. */
+  async open(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.#url });
+    // An idle connection cut by the server reports here; without a listener it would end the process.
+    client.on('error', () => this.#lose(pending));
+    const pending = (async () => {
+      try {
+        await client.connect();
+        await client.query("SET TIME ZONE 'UTC'");
+        return client;
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        const code = (err as { code?: string }).code ?? '';
+        // 28xxx: authentication; 3D000: no such database. Messages name the user, never the password.
+        if (code.startsWith('28') || code === '3D000') {
+          throw new ConfigError('STORE_OPEN', `cannot use the PostgreSQL store: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+        throw new TransientError(
+          'STORE_UNREACHABLE',
+          `cannot reach the PostgreSQL store: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    })();
+    this.#client = pending;
+    pending.catch(() => this.#lose(pending));
+    return pending;
+  }
+
+  /** Forgets a connection that is gone (and the transaction it held). */
+  #lose(pending: Promise<pg.Client>): void {
+    if (this.#client !== pending) return;
+    this.#client = null;
+    if (this.#inTransaction) this.#lostInTransaction = true;
+  }
+
+  /** Runs `work` on the connection, connecting first if there is none. */
+  async use<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    if (this.#lostInTransaction) {
+      throw new TransientError(
+        'STORE_UNREACHABLE',
+        'lost the connection to the PostgreSQL store in the middle of a transaction; it is rolled back',
+      );
+    }
+    const pending = this.#client ?? this.open();
+    const client = await pending;
+    try {
+      return await work(client);
+    } catch (err) {
+      const { code, message } = err as { code?: string; message?: string };
+      const lost =
+        this.#client !== pending ||
+        (code !== undefined && (CONNECTION_LOST.test(code) || SOCKET_ERRORS.has(code))) ||
+        /^Connection terminated|not queryable/.test(message ?? '');
+      if (!lost) throw err;
+      this.#lose(pending);
+      void client.end().catch(() => undefined);
+      throw new TransientError(
+        'STORE_UNREACHABLE',
+        `lost the connection to the PostgreSQL store: ${message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  async begin(): Promise<void> {
+    await this.use((c) => c.query('BEGIN'));
+    this.#inTransaction = true;
+  }
+
+  /** COMMIT; when the connection is lost on the way, whether it committed is unknown (apply is idempotent). */
+  async commit(): Promise<void> {
+    try {
+      await this.use((c) => c.query('COMMIT'));
+    } finally {
+      this.#inTransaction = false;
+      this.#lostInTransaction = false;
+    }
+  }
+
+  async rollback(): Promise<void> {
+    const lost = this.#lostInTransaction;
+    this.#inTransaction = false;
+    this.#lostInTransaction = false;
+    if (!lost && this.#client) await this.use((c) => c.query('ROLLBACK'));
+  }
+
+  async close(): Promise<void> {
+    const pending = this.#client;
+    this.#client = null;
+    if (pending) await (await pending.catch(() => null))?.end();
+  }
+}
+
 class PostgresDialect extends StandardSqlDialect {
   readonly name = 'postgres';
   readonly textType = 'text';
-  readonly #client: pg.Client;
+  readonly #conn: PgConnection;
 
-  constructor(client: pg.Client) {
+  constructor(conn: PgConnection) {
     super();
-    this.#client = client;
+    this.#conn = conn;
   }
 
   async run(sql: string): Promise<void> {
-    await this.#client.query(sql);
+    await this.#conn.use((c) => c.query(sql));
+  }
+
+  override begin(): Promise<void> {
+    return this.#conn.begin();
+  }
+
+  override commit(): Promise<void> {
+    return this.#conn.commit();
+  }
+
+  override rollback(): Promise<void> {
+    return this.#conn.rollback();
   }
 
   async lockSchemaChanges(): Promise<void> {
     // One lock for every tabletime process on this database: apply workers starting together.
-    await this.#client.query("SELECT pg_advisory_xact_lock(hashtext('tabletime schema changes'))");
+    await this.run("SELECT pg_advisory_xact_lock(hashtext('tabletime schema changes'))");
   }
 
   async rows(sql: string, params: readonly SqlParam[] = []): Promise<Record<string, unknown>[]> {
-    return (await this.#client.query(sql, params as SqlParam[])).rows as Record<string, unknown>[];
+    return (await this.#conn.use((c) => c.query(sql, params as SqlParam[]))).rows as Record<
+      string,
+      unknown
+    >[];
   }
 
   async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    return (await this.#client.query(sql, params as SqlParam[])).rowCount ?? 0;
+    return (await this.#conn.use((c) => c.query(sql, params as SqlParam[]))).rowCount ?? 0;
   }
 
   columnType = pgType;
@@ -148,11 +290,15 @@ class PostgresDialect extends StandardSqlDialect {
     columns: readonly string[],
     rows: readonly (string | null)[][],
   ): Promise<string> {
-    await this.#client.query(
+    await this.run(
       `DROP TABLE IF EXISTS ${table}; CREATE TEMP TABLE ${table} (${columns.map((c) => `${c} text`).join(', ')})`,
     );
-    const copy = this.#client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
-    await pipeline(Readable.from(rows.map(copyLine)), copy);
+    await this.#conn.use((c) =>
+      pipeline(
+        Readable.from(rows.map(copyLine)),
+        c.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`)),
+      ),
+    );
     return table;
   }
 
@@ -168,53 +314,37 @@ class PostgresDialect extends StandardSqlDialect {
     const src = columns.map((c) => ident(c.name)).join(', ');
     const [current, versions] = this.#views(database, table);
     const key = 'coalesce(_tt_key, _tt_version_id)';
-    await this.#client.query(
+    await this.run(
       `CREATE INDEX IF NOT EXISTS ${ident(`${table}__key_position`)} ON ${hist} (_tt_key, _tt_position)`,
     );
-    await this.#client.query(`DROP VIEW IF EXISTS ${current}; DROP VIEW IF EXISTS ${versions}`);
-    await this.#client.query(`CREATE VIEW ${versions} AS
+    await this.run(`DROP VIEW IF EXISTS ${current}; DROP VIEW IF EXISTS ${versions}`);
+    await this.run(`CREATE VIEW ${versions} AS
       SELECT *, _tt_commit_ts AS _tt_valid_from,
              lead(_tt_commit_ts) OVER (PARTITION BY ${key} ORDER BY _tt_position) AS _tt_valid_to
         FROM ${hist}`);
-    await this.#client.query(`CREATE VIEW ${current} AS
+    await this.run(`CREATE VIEW ${current} AS
       SELECT ${src} FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} ORDER BY ${key}, _tt_position DESC) v WHERE NOT v._tt_deleted`);
     // $1, not its name: in a SQL function a column of the same name (a source column `ts`) wins.
-    await this.#client
-      .query(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
+    await this
+      .run(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
       SELECT v.* FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} WHERE _tt_commit_ts <= $1 ORDER BY ${key}, _tt_position DESC) v
        WHERE NOT v._tt_deleted $$`);
   }
 
-  async close(): Promise<void> {
-    await this.#client.end();
+  close(): Promise<void> {
+    return this.#conn.close();
   }
 }
 
 export class PostgresStore extends SqlHistoryStore {
   static async open(url: string): Promise<PostgresStore> {
-    const client = new pg.Client({ connectionString: url });
+    const conn = new PgConnection(url);
+    await conn.open();
+    const store = new PostgresStore(new PostgresDialect(conn));
     try {
-      await client.connect();
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      // 28xxx: authentication; 3D000: no such database. Messages name the user, never the password.
-      if (code.startsWith('28') || code === '3D000') {
-        throw new ConfigError('STORE_OPEN', `cannot use the PostgreSQL store: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      throw new TransientError(
-        'STORE_UNREACHABLE',
-        `cannot reach the PostgreSQL store: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    const store = new PostgresStore(new PostgresDialect(client));
-    try {
-      await client.query("SET TIME ZONE 'UTC'");
       await store.init();
     } catch (err) {
-      await client.end().catch(() => undefined);
+      await conn.close().catch(() => undefined);
       throw err;
     }
     return store;

@@ -1,0 +1,93 @@
+/**
+ * The PostgreSQL store's connection after the server cut it (pg_terminate_backend: what a restart
+ * or a failover does to it): the next statement connects again, and a transaction the cut took
+ * with it is not carried on, statement by statement, outside any transaction on the new connection.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { PgConnection } from '../src/store/postgres-store.ts';
+import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
+
+describe('PostgreSQL store connection', () => {
+  let db: TestPostgres;
+  let admin: pg.Client;
+  before(async () => {
+    db = await createTestPostgres();
+    admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query('CREATE TABLE t (n int)');
+  });
+  after(async () => {
+    await admin?.end();
+    await db?.drop();
+  });
+
+  const pid = async (conn: PgConnection) =>
+    (await conn.use((c) => c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))).rows[0]!.pid;
+  const cut = async (backend: number) => {
+    await admin.query('SELECT pg_terminate_backend($1)', [backend]);
+    // The server closes the socket right after: give the client the moment to hear it.
+    await new Promise((r) => setTimeout(r, 200));
+  };
+  const rows = async () =>
+    (await admin.query<{ n: number }>('SELECT n FROM t ORDER BY n')).rows.map((r) => r.n);
+
+  it('connects again after an idle connection was cut, without an unhandled error', async () => {
+    const conn = new PgConnection(db.url);
+    try {
+      await conn.open();
+      const first = await pid(conn);
+      await cut(first);
+      const second = await pid(conn);
+      assert.notEqual(second, first);
+      assert.equal(
+        (await conn.use((c) => c.query<{ tz: string }>("SELECT current_setting('TimeZone') AS tz"))).rows[0]!
+          .tz,
+        'UTC',
+        'the new connection has the session settings too',
+      );
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('fails the rest of a transaction whose connection was cut, until it is rolled back', async () => {
+    const conn = new PgConnection(db.url);
+    try {
+      await conn.open();
+      await conn.begin();
+      await conn.use((c) => c.query('INSERT INTO t VALUES (1)'));
+      await cut(await pid(conn));
+      await assert.rejects(
+        conn.use((c) => c.query('INSERT INTO t VALUES (2)')),
+        (err: { code?: string; kind?: string }) =>
+          err.code === 'STORE_UNREACHABLE' && err.kind === 'transient',
+      );
+      await assert.rejects(conn.commit(), { code: 'STORE_UNREACHABLE' });
+      await conn.rollback();
+      assert.deepEqual(await rows(), [], 'neither half of the cut transaction is stored');
+
+      // A statement that meets the cut itself (the server ends the backend while it waits).
+      await conn.begin();
+      await conn.use((c) => c.query('INSERT INTO t VALUES (3)'));
+      const backend = await pid(conn);
+      const sleeping = conn.use((c) => c.query('SELECT pg_sleep(5)'));
+      await new Promise((r) => setTimeout(r, 200));
+      await admin.query('SELECT pg_terminate_backend($1)', [backend]);
+      await assert.rejects(sleeping, { code: 'STORE_UNREACHABLE' });
+      await assert.rejects(
+        conn.use((c) => c.query('INSERT INTO t VALUES (4)')),
+        { code: 'STORE_UNREACHABLE' },
+      );
+      await conn.rollback();
+
+      await conn.begin();
+      await conn.use((c) => c.query('INSERT INTO t VALUES (5)'));
+      await conn.commit();
+      assert.deepEqual(await rows(), [5]);
+    } finally {
+      await conn.close();
+    }
+  });
+});

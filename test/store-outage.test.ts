@@ -1,0 +1,82 @@
+/**
+ * `tabletime run --store postgres://…` rides out its store going away: PostgreSQL is stopped while
+ * the source keeps changing and started again; run stays up (capture goes on writing change
+ * files, apply waits for the store), and once the store is back every change is queryable, once,
+ * through run's own reader (whose idle connection the stop also broke).
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
+import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
+import { type PrivatePostgres, startPrivatePostgres } from './support/private-postgres.ts';
+import { seededRandom, testSeed } from './support/random.ts';
+import { Workload } from './support/workload.ts';
+
+describe('tabletime run while its PostgreSQL store is down', () => {
+  let db: TestMariadb;
+  let pg: PrivatePostgres;
+  let dataDir: string;
+  before(async () => {
+    [db, pg] = await Promise.all([startTestMariadb(), startPrivatePostgres()]);
+    await db.query('CREATE DATABASE shop');
+    dataDir = await mkdtemp(join(tmpdir(), 'tabletime-outage-'));
+  });
+  after(async () => {
+    await db?.stop();
+    await pg?.remove();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('keeps running, and applies what was captured meanwhile once the store is back', async () => {
+    const seed = testSeed('store outage');
+    await db.query('CREATE TABLE shop.r (id INT PRIMARY KEY, v INT)');
+    const workload = new Workload(seededRandom(seed), 'shop.r');
+    const conn = await db.connect();
+    const initial = await workload.preload(conn, 20);
+    const run = spawnRun(db.url, dataDir, ['--store', pg.url, '--flush-interval-ms', '50']);
+    const query = async () =>
+      (await runTabletime(['query', 'current', 'shop.r', '--data-dir', dataDir, '--format', 'jsonl'])).stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const r = JSON.parse(l) as { id: number; v: number };
+          return [r.id, r.v];
+        });
+    try {
+      await untilRunAnswers(dataDir, run.stderr, 100);
+      await workload.run(conn, 10);
+      await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '30']);
+
+      await pg.stop();
+      await workload.run(conn, 30);
+      // Long enough for capture to hand the changes over and for apply to fail on them.
+      const deadline = Date.now() + 15_000;
+      while (!/STORE_UNREACHABLE/.test(run.stderr()) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(run.stderr(), /STORE_UNREACHABLE/, 'apply met the outage');
+      assert.equal(run.child.exitCode, null, `run exited while the store was down: ${run.stderr()}`);
+      await pg.start();
+
+      await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '60']);
+      const want = [...workload.stateAfter(initial, workload.expected.length)].sort((a, b) => a[0] - b[0]);
+      assert.deepEqual(await query(), want, `seed ${seed}`);
+      const status = JSON.parse((await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout) as {
+        tables: { table: string; versions: number }[];
+      };
+      assert.equal(
+        status.tables.find((t) => t.table === 'r')!.versions,
+        initial.size + workload.expected.length,
+        'every change once',
+      );
+      assert.equal(run.child.exitCode, null, `run exited: ${run.stderr()}`);
+    } finally {
+      await conn.end();
+      await run.stop();
+    }
+  });
+});
