@@ -75,22 +75,36 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
         '100',
       ]);
       await waitForCheckpoint(dir, await masterPosition(db));
-      let workerDirs = 0;
-      const worker = () =>
-        start([
-          'apply',
-          '--data-dir',
-          join(dir, `worker-${workerDirs++}`),
-          '--bucket',
-          shared,
-          '--store',
-          pg.url,
-          '--notifications',
-          subject,
-          '--sweep-interval',
-          '3',
+      const workerArgs = (i: number) => [
+        'apply',
+        '--data-dir',
+        join(dir, `worker-${i}`),
+        '--bucket',
+        shared,
+        '--store',
+        pg.url,
+        '--notifications',
+        subject,
+        '--sweep-interval',
+        '3',
+      ];
+      const worker = (i: number) => start(workerArgs(i));
+      const workers = [worker(0), worker(1), worker(2)];
+      // One process per data dir and role: a second worker on worker-0's data dir, and a second
+      // capture on capture's, are refused at once, before they touch anything.
+      await sleep(1_000);
+      for (const args of [
+        workerArgs(0),
+        ['capture', '--source', db.url, '--tables', `${DATABASE}.*`, '--data-dir', dir],
+      ]) {
+        const second = start(args);
+        const code = await Promise.race([
+          new Promise<number | null>((r) => second.child.once('exit', r)),
+          sleep(20_000).then(() => 'still running'),
         ]);
-      const workers = [worker(), worker(), worker()];
+        assert.equal(code, 2, `${args[0]} beside another on its data dir: ${second.log()}`);
+        assert.match(second.log(), /DATA_DIR_BUSY: another tabletime (apply|capture) is using/);
+      }
 
       // Write for a while; kill two workers -9 at different instants and restart them.
       const started = Date.now();
@@ -104,7 +118,8 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
           workers[i]!.child.kill('SIGKILL');
           await exited(workers[i]!.child);
           await sleep(300);
-          workers[i] = worker();
+          // On the same data dir: the killed worker's lock went with it.
+          workers[i] = worker(i);
         }
       })();
       while (Date.now() - started < duration) {
@@ -113,6 +128,7 @@ describe('scale-out: apply workers on a shared JetStream consumer', () => {
       }
       await killer;
       await waitForCheckpoint(dir, await masterPosition(db), 60_000);
+      for (const w of workers) assert.equal(w.child.exitCode, null, `a worker exited: ${w.log()}`);
 
       // Every published file applied (by notification, or by a worker's sweep), then compare.
       await using store = await PostgresStore.open(pg.url);

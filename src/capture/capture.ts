@@ -7,11 +7,18 @@
  * a crash after it loses nothing. One retry loop, with backoff, for everything transient.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ChangeFileWriter, type CompletedFile, META_DIR, writeFileDurable } from '../changefile/index.ts';
-import { backoffDelayMs, binlogSequence, ConfigError, faultPoint, sleep } from '../core/index.ts';
+import {
+  backoffDelayMs,
+  binlogSequence,
+  ConfigError,
+  faultPoint,
+  lockDataDir,
+  sleep,
+} from '../core/index.ts';
 import { classifyMysqlError } from './mysql-errors.ts';
 import { streamBinlog } from './binlog/index.ts';
 import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
@@ -237,6 +244,20 @@ function defaultServerId(dataDir: string): number {
 }
 
 export async function runCapture(options: CaptureOptions): Promise<void> {
+  await mkdir(options.dataDir, { recursive: true });
+  const lock = await lockDataDir(
+    options.dataDir,
+    'capture',
+    'stop it first, or give this one its own --data-dir',
+  );
+  try {
+    await capture(options);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function capture(options: CaptureOptions): Promise<void> {
   const log = options.logger.child({ component: 'capture' });
   const include = tableFilter(options.tables, options.excludeTables);
   const bucketDir = bucketDirOf(options.dataDir);

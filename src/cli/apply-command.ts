@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { applyBucket, retryDeadLetters } from '../apply/index.ts';
 import { runApplyWorker } from '../apply/worker.ts';
-import { ConfigError } from '../core/index.ts';
+import { ConfigError, lockDataDir } from '../core/index.ts';
 import { checkNotificationsUrl } from '../notify/index.ts';
 import { openRemoteBucket, parseBucketUrl } from '../bucket/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
@@ -34,6 +34,10 @@ export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.Writab
   const remote = opts.bucket ? await openRemoteBucket(opts.bucket) : undefined;
   // A worker on a new machine starts with an empty data dir (DuckDB does not create folders).
   await mkdir(dataDir, { recursive: true });
+  // With --bucket, files are downloaded here and removed once applied: one worker per data dir.
+  await using _lock = remote
+    ? await lockDataDir(dataDir, 'apply', 'give each apply worker its own --data-dir')
+    : null;
   await using store = await openStore(dataDir, opts.store);
   const options = {
     store,

@@ -16,7 +16,14 @@ const TRUNCATE = '\u0000truncate:';
 import { bucketDirOf, CheckpointStore, connectSource, runCapture } from '../capture/index.ts';
 import { SchemaRegistry } from '../changefile/index.ts';
 import type { ColumnPolicySpec } from '../capture/column-policy.ts';
-import { backoffDelayMs, binlogAtOrAfter, isoFromMicros, sleep, TabletimeError } from '../core/index.ts';
+import {
+  backoffDelayMs,
+  binlogAtOrAfter,
+  isoFromMicros,
+  lockDataDir,
+  sleep,
+  TabletimeError,
+} from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
@@ -99,6 +106,12 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
 
   await mkdir(dataDir, { recursive: true }); // a new data dir: DuckDB creates files, not folders
+  // Before anything else: a second run here must not take the first one's socket or store.
+  await using _lock = await lockDataDir(
+    dataDir,
+    'capture',
+    'stop it first, or give this one its own --data-dir',
+  );
   await using store = await openStore(dataDir, opts.store);
   await using reader = await openReaderFor(store, dataDir, opts.store);
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));

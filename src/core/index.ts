@@ -6,3 +6,4 @@ export * from './change-event.ts';
 export * from './version-id.ts';
 export * from './backoff.ts';
 export * from './fault-points.ts';
+export * from './dir-lock.ts';
