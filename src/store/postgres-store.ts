@@ -49,15 +49,32 @@ function pgType(c: ColumnSchema): string {
   }
 }
 
-/** COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
-function copyLine(row: readonly (string | null)[]): string {
-  return `${row
-    .map((v) =>
-      v === null
-        ? '\\N'
-        : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'),
-    )
-    .join('\t')}\n`;
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_SPECIALS = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** One value in COPY text format: backslash, tab, newline and carriage return escaped; \N is NULL. */
+function copyValue(v: string | null): string {
+  if (v === null) return '\\N';
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+/**
+ * The rows as COPY text, in chunks of about 256 KiB: one chunk per row was one socket write per
+ * row (a tenth of apply's CPU).
+ */
+export function* copyChunks(rows: readonly (readonly (string | null)[])[]): Generator<string> {
+  let chunk = '';
+  for (const row of rows) {
+    let line = copyValue(row[0] ?? null);
+    for (let i = 1; i < row.length; i++) line += `\t${copyValue(row[i] ?? null)}`;
+    chunk += `${line}\n`;
+    if (chunk.length >= 256 * 1024) {
+      yield chunk;
+      chunk = '';
+    }
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 /** PostgreSQL error codes and socket errors that mean the connection is gone, not the statement. */
@@ -295,7 +312,7 @@ class PostgresDialect extends StandardSqlDialect {
     );
     await this.#conn.use((c) =>
       pipeline(
-        Readable.from(rows.map(copyLine)),
+        Readable.from(copyChunks(rows)),
         c.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`)),
       ),
     );

@@ -2,11 +2,15 @@
  * The PostgreSQL store's connection after the server cut it (pg_terminate_backend: what a restart
  * or a failover does to it): the next statement connects again, and a transaction the cut took
  * with it is not carried on, statement by statement, outside any transaction on the new connection.
+ * And the COPY text the store loads its staging tables with reads back as the values it was given.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { PgConnection } from '../src/store/postgres-store.ts';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { copyChunks, PgConnection } from '../src/store/postgres-store.ts';
 import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
 
 describe('PostgreSQL store connection', () => {
@@ -88,6 +92,53 @@ describe('PostgreSQL store connection', () => {
       assert.deepEqual(await rows(), [5]);
     } finally {
       await conn.close();
+    }
+  });
+});
+
+describe('PostgreSQL store COPY text', () => {
+  it('reads back every value as given, across chunks', async () => {
+    await using db = await createTestPostgres();
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const tricky = [
+        '',
+        '\\',
+        '\\N',
+        '\\t',
+        'a\tb',
+        'a\nb\r\nc',
+        '\r',
+        'tab\tnew\nline\\back',
+        'é 🎉',
+        'NULL',
+        ' ',
+      ];
+      const rows: (string | null)[][] = [];
+      // Enough rows for several 256 KiB chunks, with every tricky value in every column position.
+      for (let i = 0; i < 30_000; i++) {
+        rows.push([
+          String(i),
+          tricky[i % tricky.length]!,
+          i % 7 === 0 ? null : `${'x'.repeat(i % 50)}${tricky[(i * 3) % tricky.length]}`,
+        ]);
+      }
+      const chunks = [...copyChunks(rows)];
+      assert.ok(chunks.length > 2, `only ${chunks.length} chunk(s)`);
+      await client.query('CREATE TABLE c (i text, a text, b text)');
+      await pipeline(Readable.from(chunks), client.query(copyFrom('COPY c (i, a, b) FROM STDIN')));
+      const back = (
+        await client.query<{ i: string; a: string | null; b: string | null }>(
+          'SELECT i, a, b FROM c ORDER BY i::int',
+        )
+      ).rows;
+      assert.deepEqual(
+        back.map((r) => [r.i, r.a, r.b]),
+        rows,
+      );
+    } finally {
+      await client.end();
     }
   });
 });
