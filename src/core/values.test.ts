@@ -107,6 +107,21 @@ describe('values', () => {
     assert.equal(parseUtcMicros('2026-11-24T21:15:54.123456Z') % 1_000_000, 123456);
   });
 
+  it('parseUtcMicros answers from its recent instants only for the same text', () => {
+    // More distinct instants than it keeps, revisited in a random order: a stale or shifted slot
+    // would answer one instant with another's value.
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 1, maxLength: 60 }), (picks) => {
+        for (const k of picks) {
+          const text = `2026-11-${String(10 + k).padStart(2, '0')} 10:00:0${k}.${k}00001`;
+          assert.equal(parseUtcMicros(text), Date.UTC(2026, 10, 10 + k, 10, 0, k) * 1000 + k * 100_000 + 1);
+        }
+      }),
+    );
+    assert.throws(() => parseUtcMicros('2026-13-99 nonsense'), /not a UTC timestamp/);
+    assert.throws(() => parseUtcMicros('2026-13-99 nonsense'), /not a UTC timestamp/);
+  });
+
   it('columnFromSqlType reads MySQL declarations', () => {
     assert.deepEqual(columnFromSqlType('a', 'decimal(65,30) unsigned zerofill'), {
       name: 'a',

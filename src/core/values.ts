@@ -124,6 +124,22 @@ export function formatTimeMicros(micros: bigint | number, fsp: number): string {
  * change-file timestamps (zone-less text means UTC, as in Datastream's files).
  */
 export function parseUtcMicros(text: string): number {
+  // A change file's lines repeat the same few instants (read, source and commit time of a
+  // transaction's rows): the last ones parsed are kept.
+  for (let i = 0; i < RECENT_INSTANTS; i++) if (recentText[i] === text) return recentMicros[i]!;
+  const micros = parseUtcMicrosText(text);
+  recentText[recentNext] = text;
+  recentMicros[recentNext] = micros;
+  recentNext = (recentNext + 1) % RECENT_INSTANTS;
+  return micros;
+}
+
+const RECENT_INSTANTS = 4;
+const recentText: (string | undefined)[] = new Array<string | undefined>(RECENT_INSTANTS);
+const recentMicros: number[] = new Array<number>(RECENT_INSTANTS).fill(0);
+let recentNext = 0;
+
+function parseUtcMicrosText(text: string): number {
   const m =
     /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]00:?00)?$/.exec(
       text.trim(),
