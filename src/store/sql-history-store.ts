@@ -367,8 +367,11 @@ export class SqlHistoryStore implements HistoryStore {
     const textCols = [...columns.map((c) => d.ident(c.name)), ...META_TYPES.map(([n]) => n)];
     const rows: (string | null)[][] = [];
     const now = isoFromMicros(Date.now() * 1000);
+    // The columns of each schema by name, made once per schema rather than once per event.
+    const columnsOf = new Map<TableSchema, Map<string, ColumnSchema>>();
     for (const { event, schema: s, file } of items) {
-      const byName = new Map(s.columns.map((c) => [c.name, c]));
+      let byName = columnsOf.get(s);
+      if (!byName) columnsOf.set(s, (byName = new Map(s.columns.map((c) => [c.name, c]))));
       const v = versionRow(event, byName);
       const raw: Record<string, string> = {};
       const row: (string | null)[] = [];
