@@ -1,15 +1,16 @@
 /**
  * `tabletime run --store postgres://…` rides out its store going away: PostgreSQL is stopped while
  * the source keeps changing and started again; run stays up (capture goes on writing change
- * files, apply waits for the store), and once the store is back every change is queryable, once,
- * through run's own reader (whose idle connection the stop also broke).
+ * files, apply waits for the store; its HTTP API answers 503 STORE_UNREACHABLE), and once the store
+ * is back every change is queryable, once, through run's own reader (whose idle connection the stop
+ * also broke), on the socket and over HTTP.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
+import { freePort, runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { type PrivatePostgres, startPrivatePostgres } from './support/private-postgres.ts';
 import { seededRandom, testSeed } from './support/random.ts';
@@ -36,7 +37,22 @@ describe('tabletime run while its PostgreSQL store is down', () => {
     const workload = new Workload(seededRandom(seed), 'shop.r');
     const conn = await db.connect();
     const initial = await workload.preload(conn, 20);
-    const run = spawnRun(db.url, dataDir, ['--store', pg.url, '--flush-interval-ms', '50']);
+    const port = await freePort();
+    const run = spawnRun(db.url, dataDir, [
+      '--store',
+      pg.url,
+      '--flush-interval-ms',
+      '50',
+      '--http',
+      `127.0.0.1:${port}`,
+    ]);
+    const api = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/tables/shop/r/current?limit=1000`);
+      return {
+        status: res.status,
+        body: (await res.json()) as { rows?: unknown[]; error?: { code: string } },
+      };
+    };
     const query = async () =>
       (await runTabletime(['query', 'current', 'shop.r', '--data-dir', dataDir, '--format', 'jsonl'])).stdout
         .trim()
@@ -60,11 +76,17 @@ describe('tabletime run while its PostgreSQL store is down', () => {
       }
       assert.match(run.stderr(), /STORE_UNREACHABLE/, 'apply met the outage');
       assert.equal(run.child.exitCode, null, `run exited while the store was down: ${run.stderr()}`);
+      const down = await api();
+      assert.equal(down.status, 503, JSON.stringify(down.body));
+      assert.equal(down.body.error?.code, 'STORE_UNREACHABLE');
       await pg.start();
 
       await runTabletime(['wait', '--data-dir', dataDir, '--timeout', '60']);
       const want = [...workload.stateAfter(initial, workload.expected.length)].sort((a, b) => a[0] - b[0]);
       assert.deepEqual(await query(), want, `seed ${seed}`);
+      const up = await api();
+      assert.equal(up.status, 200, JSON.stringify(up.body));
+      assert.equal(up.body.rows?.length, want.length);
       const status = JSON.parse((await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout) as {
         tables: { table: string; versions: number }[];
       };
