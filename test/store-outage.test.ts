@@ -3,31 +3,38 @@
  * the source keeps changing and started again; run stays up (capture goes on writing change
  * files, apply waits for the store; its HTTP API answers 503 STORE_UNREACHABLE), and once the store
  * is back every change is queryable, once, through run's own reader (whose idle connection the stop
- * also broke), on the socket and over HTTP.
+ * also broke), on the socket and over HTTP. The same for an apply worker on a NATS subscription:
+ * it gives the files it could not apply back, stays up, and applies them once the store is back.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, runTabletime, spawnRun, untilRunAnswers } from './support/cli.ts';
+import { freePort, runTabletime, spawnRun, spawnTabletime, untilRunAnswers } from './support/cli.ts';
+import { startTestNats, type TestNats } from './support/nats.ts';
+import { waitForCheckpoint } from './support/bucket.ts';
+import { masterPosition } from './support/capture.ts';
+import { PostgresStore } from '../src/store/index.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { type PrivatePostgres, startPrivatePostgres } from './support/private-postgres.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 import { Workload } from './support/workload.ts';
 
-describe('tabletime run while its PostgreSQL store is down', () => {
+describe('tabletime run and apply workers while their PostgreSQL store is down', () => {
   let db: TestMariadb;
   let pg: PrivatePostgres;
+  let nats: TestNats;
   let dataDir: string;
   before(async () => {
-    [db, pg] = await Promise.all([startTestMariadb(), startPrivatePostgres()]);
+    [db, pg, nats] = await Promise.all([startTestMariadb(), startPrivatePostgres(), startTestNats()]);
     await db.query('CREATE DATABASE shop');
     dataDir = await mkdtemp(join(tmpdir(), 'tabletime-outage-'));
   });
   after(async () => {
     await db?.stop();
     await pg?.remove();
+    await nats?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -99,6 +106,86 @@ describe('tabletime run while its PostgreSQL store is down', () => {
     } finally {
       await conn.end();
       await run.stop();
+    }
+  });
+
+  it('an apply worker gives the files back while the store is down, stays up, and applies them after', async () => {
+    const seed = testSeed('store outage worker');
+    await db.query('CREATE TABLE shop.w (id INT PRIMARY KEY, v INT)');
+    const workload = new Workload(seededRandom(seed), 'shop.w');
+    const conn = await db.connect();
+    const initial = await workload.preload(conn, 20);
+    const dir = await mkdtemp(join(tmpdir(), 'tabletime-outage-worker-'));
+    const subject = `${nats.url}/tt.outage?stream=OUTAGE`;
+    const logs = { capture: '', worker: '' };
+    const capture = spawnTabletime(
+      [
+        'capture',
+        '--source',
+        db.url,
+        '--tables',
+        'shop.w',
+        '--data-dir',
+        dir,
+        '--notify',
+        subject,
+        '--flush-interval-ms',
+        '50',
+      ],
+      { TABLETIME_LOG_LEVEL: 'warn' },
+    );
+    capture.stderr!.on('data', (d: Buffer) => (logs.capture += d.toString()));
+    // A sweep interval longer than the test: what the worker applies comes by notification.
+    const worker = spawnTabletime(
+      ['apply', '--data-dir', dir, '--store', pg.url, '--notifications', subject, '--sweep-interval', '600'],
+      { TABLETIME_LOG_LEVEL: 'warn' },
+    );
+    worker.stderr!.on('data', (d: Buffer) => (logs.worker += d.toString()));
+    const versions = async () => {
+      await using store = await PostgresStore.open(pg.url);
+      return (await store.tables()).find((t) => t.table === 'w')?.versions ?? 0;
+    };
+    const until = async (want: number, what: string) => {
+      const deadline = Date.now() + 60_000;
+      let got = -1;
+      while (Date.now() < deadline) {
+        got = await versions().catch(() => -1);
+        if (got === want) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.fail(`${what}: ${got} versions, want ${want}\nworker: ${logs.worker}\ncapture: ${logs.capture}`);
+    };
+    try {
+      // The snapshot holds the preloaded rows only; every change after it is a binlog version.
+      await waitForCheckpoint(dir, await masterPosition(db));
+      await workload.run(conn, 10);
+      await until(initial.size + workload.expected.length, 'before the outage');
+
+      await pg.stop();
+      await workload.run(conn, 30);
+      const deadline = Date.now() + 20_000;
+      while (
+        !/STORE_UNREACHABLE|cannot reach the PostgreSQL store/.test(logs.worker) &&
+        Date.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(logs.worker, /the files will be delivered again/, 'the worker met the outage');
+      assert.equal(worker.exitCode, null, `the worker exited while the store was down: ${logs.worker}`);
+      await pg.start();
+
+      await until(initial.size + workload.expected.length, 'after the outage');
+      assert.equal(worker.exitCode, null, `the worker exited: ${logs.worker}`);
+    } finally {
+      await conn.end();
+      for (const child of [capture, worker]) {
+        if (child.exitCode === null) {
+          const exited = new Promise((r) => child.once('exit', r));
+          child.kill('SIGTERM');
+          await exited;
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
