@@ -83,6 +83,17 @@ describe('tabletime run and apply workers while their PostgreSQL store is down',
       }
       assert.match(run.stderr(), /STORE_UNREACHABLE/, 'apply met the outage');
       assert.equal(run.child.exitCode, null, `run exited while the store was down: ${run.stderr()}`);
+      // status still reports the pipeline, and says why the history cannot be read.
+      const statusDown = JSON.parse(
+        (await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout,
+      ) as { storeError: string | null; captured: unknown; tables: unknown[] };
+      assert.match(statusDown.storeError ?? '', /^STORE_UNREACHABLE: /);
+      assert.notEqual(statusDown.captured, null);
+      assert.deepEqual(statusDown.tables, []);
+      assert.match(
+        (await runTabletime(['status', '--data-dir', dataDir])).stdout,
+        /store +unreachable \(apply waits for it\): STORE_UNREACHABLE/,
+      );
       const down = await api();
       assert.equal(down.status, 503, JSON.stringify(down.body));
       assert.equal(down.body.error?.code, 'STORE_UNREACHABLE');
@@ -95,8 +106,10 @@ describe('tabletime run and apply workers while their PostgreSQL store is down',
       assert.equal(up.status, 200, JSON.stringify(up.body));
       assert.equal(up.body.rows?.length, want.length);
       const status = JSON.parse((await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout) as {
+        storeError: string | null;
         tables: { table: string; versions: number }[];
       };
+      assert.equal(status.storeError, null);
       assert.equal(
         status.tables.find((t) => t.table === 'r')!.versions,
         initial.size + workload.expected.length,

@@ -60,6 +60,9 @@ export interface StatusReport {
   /** Changes in those files: captured, not yet queryable. */
   readonly eventsPending: number;
   readonly deadLetters: number;
+  /** Why the store cannot be read now (it is down: apply waits for it); null when it answers. */
+  readonly storeError: string | null;
+  /** Versions per table; empty while the store cannot be read. */
   readonly tables: { database: string; table: string; versions: number }[];
 }
 
@@ -239,7 +242,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     const cp = await checkpoints.load();
     const src = await sourcePosition().catch(() => null);
     const pending = handedOver - applied;
-    const report: Omit<StatusReport, 'tables'> = {
+    const report: Omit<StatusReport, 'tables' | 'storeError'> = {
       running: true,
       captured: cp ? { logFile: cp.logFile, logPosition: cp.logPosition, gtid: cp.gtid } : null,
       source: src,
@@ -252,10 +255,16 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     };
     return { checkpoint: cp, report };
   };
-  const status = async (): Promise<StatusReport> => ({
-    ...(await pipelineState()).report,
-    tables: await reader.tables(),
-  });
+  // While the store is down, the rest of the pipeline still has a state to report.
+  const status = async (): Promise<StatusReport> => {
+    const { report } = await pipelineState();
+    try {
+      return { ...report, storeError: null, tables: await reader.tables() };
+    } catch (err) {
+      if (!(err instanceof TabletimeError && err.kind === 'transient')) throw err;
+      return { ...report, storeError: `${err.code}: ${err.message}`, tables: [] };
+    }
+  };
 
   // Everything committed at the source before `pos` is in the history once capture's checkpoint
   // has passed it (so its files were handed over) and apply has applied what was handed over then.

@@ -15,6 +15,7 @@ export async function statusCommand(
       `no \`tabletime run\` answers on ${resolve(opts.dataDir)}: start one (status is reported by the running pipeline)`,
     );
   }
+  if (answer.error) throw answeredError(answer.error);
   const s = answer.data as StatusReport;
   if (opts.json) {
     out.write(`${JSON.stringify(s, null, 2)}\n`);
@@ -29,6 +30,7 @@ export async function statusCommand(
   out.write(`lag              ${s.lagSeconds === null ? 'unknown' : `${s.lagSeconds} s`}\n`);
   out.write(`files to apply   ${s.filesPending} (${s.eventsPending} changes)\n`);
   out.write(`dead letters     ${s.deadLetters}\n`);
+  if (s.storeError) out.write(`store            unreachable (apply waits for it): ${s.storeError}\n`);
   for (const t of s.tables) out.write(`${`${t.database}.${t.table}`.padEnd(30)} ${t.versions} versions\n`);
   return 0;
 }
