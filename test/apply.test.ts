@@ -281,6 +281,17 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(letter.line, 2);
         assert.equal(letter.code, 'MALFORMED_JSON');
         assert.equal(letter.raw, '{"not": "an event"');
+        // Read again by a store that lacks the file (as after a crash before the commit): the
+        // dead letter is filed once, not once per reading.
+        {
+          await using again = await openStore('dead-again');
+          assert.equal(
+            (await applyBucket({ store: again, bucketDir: bucket, deadLetterDir })).deadLetters,
+            1,
+          );
+        }
+        assert.deepEqual(await readdir(deadLetterDir), [letterFile]);
+        assert.equal((await readFile(join(deadLetterDir, letterFile!), 'utf8')).trim().split('\n').length, 1);
 
         // Not fixed yet: the retry keeps it.
         assert.deepEqual(await retryDeadLetters({ store, bucketDir: bucket, deadLetterDir }), {

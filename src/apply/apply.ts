@@ -5,7 +5,8 @@
  * applied twice, a duplicate notification or a crash between the store's commit and anything
  * after it never makes a second version (the version id is the key, too).
  */
-import { appendFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
 import { basename, join, relative, sep } from 'node:path';
 import type { Logger } from 'pino';
 import {
@@ -14,6 +15,7 @@ import {
   META_DIR,
   readChangeFile,
   SchemaRegistry,
+  writeFileDurable,
 } from '../changefile/index.ts';
 import {
   dropObjects,
@@ -67,10 +69,15 @@ export function fileName(bucketDir: string, path: string): string {
   return rel.startsWith('..') ? path : rel.split(sep).join('/');
 }
 
+/**
+ * Files a change file's bad lines, all of them at once: the dead-letter file named after it is
+ * replaced whole (temp file, rename), so a file read again after a crash before its commit, or
+ * by two workers at once, leaves its dead letters once, not once per reading.
+ */
 async function writeDeadLetters(dir: string, name: string, letters: readonly DeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
-  await mkdir(dir, { recursive: true });
-  const target = join(dir, `${name.replaceAll('/', '__')}.jsonl`);
+  const base = `${name.replaceAll('/', '__')}.jsonl`;
+  const target = join(dir, base);
   const lines = letters.map((d) =>
     JSON.stringify({
       file: name,
@@ -81,7 +88,11 @@ async function writeDeadLetters(dir: string, name: string, letters: readonly Dea
       at: new Date().toISOString(),
     }),
   );
-  await appendFile(target, `${lines.join('\n')}\n`);
+  await writeFileDurable(
+    target,
+    `${lines.join('\n')}\n`,
+    join(dir, `.${base}.${process.pid}.${randomUUID()}.tmp`),
+  );
 }
 
 /** Files applied in one store transaction, at most (they are read into memory first). */

@@ -69,7 +69,9 @@ export interface StatusReport {
 async function countDeadLetters(dataDir: string): Promise<number> {
   try {
     let n = 0;
+    // One file per change file; a dot file is one being written (or left by a crash mid-write).
     for (const f of await readdir(join(dataDir, 'dead-letters'))) {
+      if (f.startsWith('.') || !f.endsWith('.jsonl')) continue;
       n += (await readFile(join(dataDir, 'dead-letters', f), 'utf8')).split('\n').filter(Boolean).length;
     }
     return n;

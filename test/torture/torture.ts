@@ -209,7 +209,7 @@ async function countDeadLetters(dataDir: string): Promise<{ lines: number; codes
     return { lines: 0, codes };
   }
   let lines = 0;
-  for (const n of names) {
+  for (const n of names.filter((f) => !f.startsWith('.') && f.endsWith('.jsonl'))) {
     for (const l of (await readFile(join(dir, n), 'utf8')).split('\n').filter(Boolean)) {
       lines++;
       codes.push(String((JSON.parse(l) as { code?: string }).code));
