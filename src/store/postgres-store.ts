@@ -175,15 +175,20 @@ export class PgConnection {
     }
   }
 
+  /** One statement on the connection (see `use`). */
+  query(sql: string, params?: SqlParam[]): Promise<pg.QueryResult> {
+    return this.use((c) => c.query(sql, params));
+  }
+
   async begin(): Promise<void> {
-    await this.use((c) => c.query('BEGIN'));
+    await this.query('BEGIN');
     this.#inTransaction = true;
   }
 
   /** COMMIT; when the connection is lost on the way, whether it committed is unknown (apply is idempotent). */
   async commit(): Promise<void> {
     try {
-      await this.use((c) => c.query('COMMIT'));
+      await this.query('COMMIT');
     } finally {
       this.#inTransaction = false;
       this.#lostInTransaction = false;
@@ -194,7 +199,7 @@ export class PgConnection {
     const lost = this.#lostInTransaction;
     this.#inTransaction = false;
     this.#lostInTransaction = false;
-    if (!lost && this.#client) await this.use((c) => c.query('ROLLBACK'));
+    if (!lost && this.#client) await this.query('ROLLBACK');
   }
 
   async close(): Promise<void> {
@@ -215,7 +220,7 @@ class PostgresDialect extends StandardSqlDialect {
   }
 
   async run(sql: string): Promise<void> {
-    await this.#conn.use((c) => c.query(sql));
+    await this.#conn.query(sql);
   }
 
   override begin(): Promise<void> {
@@ -236,14 +241,11 @@ class PostgresDialect extends StandardSqlDialect {
   }
 
   async rows(sql: string, params: readonly SqlParam[] = []): Promise<Record<string, unknown>[]> {
-    return (await this.#conn.use((c) => c.query(sql, params as SqlParam[]))).rows as Record<
-      string,
-      unknown
-    >[];
+    return (await this.#conn.query(sql, params as SqlParam[])).rows as Record<string, unknown>[];
   }
 
   async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
-    return (await this.#conn.use((c) => c.query(sql, params as SqlParam[]))).rowCount ?? 0;
+    return (await this.#conn.query(sql, params as SqlParam[])).rowCount ?? 0;
   }
 
   columnType = pgType;
