@@ -95,6 +95,19 @@ async function writeDeadLetters(dir: string, name: string, letters: readonly Dea
   );
 }
 
+/**
+ * The dead-letter files in `dir`, one per change file, without the temporary files (dot files) a
+ * write in progress or a crash left; none when there is no such folder.
+ */
+export async function deadLetterFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((f) => !f.startsWith('.') && f.endsWith('.jsonl')).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
 /** Files applied in one store transaction, at most (they are read into memory first). */
 const BATCH_EVENTS = 10_000;
 const BATCH_FILES = 200;
@@ -406,13 +419,7 @@ interface DeadLetterRecord {
 export async function retryDeadLetters(
   options: ApplyOptions,
 ): Promise<{ applied: number; remaining: number }> {
-  let entries: string[];
-  try {
-    entries = (await readdir(options.deadLetterDir)).filter((f) => f.endsWith('.jsonl'));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { applied: 0, remaining: 0 };
-    throw err;
-  }
+  const entries = await deadLetterFiles(options.deadLetterDir);
   const registry = new SchemaRegistry(options.bucketDir);
   let applied = 0;
   let remaining = 0;

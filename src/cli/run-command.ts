@@ -6,10 +6,10 @@
  * store does not have yet (written while it was down), so a lost notification costs nothing.
  */
 import { createServer, type Server } from 'node:http';
-import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { applyBucket, applyFiles, applyTruncates } from '../apply/index.ts';
+import { applyBucket, applyFiles, applyTruncates, deadLetterFiles } from '../apply/index.ts';
 
 /** A queue entry that is not a change file: this TRUNCATE record (after every file before it). */
 const TRUNCATE = '\u0000truncate:';
@@ -69,9 +69,7 @@ export interface StatusReport {
 async function countDeadLetters(dataDir: string): Promise<number> {
   try {
     let n = 0;
-    // One file per change file; a dot file is one being written (or left by a crash mid-write).
-    for (const f of await readdir(join(dataDir, 'dead-letters'))) {
-      if (f.startsWith('.') || !f.endsWith('.jsonl')) continue;
+    for (const f of await deadLetterFiles(join(dataDir, 'dead-letters'))) {
       n += (await readFile(join(dataDir, 'dead-letters', f), 'utf8')).split('\n').filter(Boolean).length;
     }
     return n;

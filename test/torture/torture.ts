@@ -18,11 +18,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
-import { applyFile } from '../../src/apply/index.ts';
+import { applyFile, deadLetterFiles } from '../../src/apply/index.ts';
 import { openSnapshot } from '../../src/capture/snapshot.ts';
 import { prepareExactReads, readTableSchema, selectList, ident } from '../../src/capture/select-values.ts';
 import { boundAtBinlogPosition, type TableSchema } from '../../src/core/index.ts';
@@ -202,14 +202,8 @@ export async function checkHistory(
 async function countDeadLetters(dataDir: string): Promise<{ lines: number; codes: string[] }> {
   const dir = join(dataDir, 'dead-letters');
   const codes: string[] = [];
-  let names: string[] = [];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return { lines: 0, codes };
-  }
   let lines = 0;
-  for (const n of names.filter((f) => !f.startsWith('.') && f.endsWith('.jsonl'))) {
+  for (const n of await deadLetterFiles(dir)) {
     for (const l of (await readFile(join(dir, n), 'utf8')).split('\n').filter(Boolean)) {
       lines++;
       codes.push(String((JSON.parse(l) as { code?: string }).code));
