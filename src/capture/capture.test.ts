@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { type ChangeEvent, valuesEqual } from '../core/index.ts';
 import { startTestMariadb, type TestMariadb } from '../../test/support/mariadb.ts';
 import { startCapture } from '../../test/support/capture.ts';
-import { bucketEvents } from '../../test/support/bucket.ts';
+import { bucketEvents, listChangeFiles } from '../../test/support/bucket.ts';
+import type { CompletedFile } from '../changefile/index.ts';
 import { prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
 
 const summary = (e: ChangeEvent) => [`${e.table}`, e.changeType, e.payload.id, e.payload.v ?? null];
@@ -85,6 +86,25 @@ describe('capture', () => {
       assert.ok(Math.abs(e.commitTimestampUs! / 1000 - Date.now()) < 60_000, 'commit time is now, in UTC');
       assert.equal(e.commitTimestampUs! % 1_000_000, 0, 'MariaDB gives seconds');
     }
+  });
+
+  it('announces every file it publishes, also those a large transaction fills before the flush', async () => {
+    await db.query('CREATE TABLE shop.bulk (id INT PRIMARY KEY, v VARCHAR(200))');
+    const announced: CompletedFile[] = [];
+    await using capture = await startCapture(db, 'shop.bulk', undefined, {
+      maxFileBytes: 20_000, // about 50 changes a file: one transaction fills many
+      onFiles: (files) => void announced.push(...files),
+    });
+    await db.query(`INSERT INTO shop.bulk SELECT seq, REPEAT('x', 200) FROM shop.seq_1_to_2000`);
+    await db.query('UPDATE shop.bulk SET v = NULL WHERE id <= 300');
+    await capture.catchUp();
+    const published = await listChangeFiles(capture.bucketDir);
+    assert.ok(published.length > 20, `one transaction filled ${published.length} files`);
+    assert.deepEqual(announced.map((f) => f.path).sort(), published.sort());
+    assert.equal(
+      announced.reduce((n, f) => n + f.events, 0),
+      2300, // an update is one change line (its before image is not kept)
+    );
   });
 
   it('every column type, on the binlog path and the snapshot path, equals what MariaDB returns for the row', async () => {

@@ -295,12 +295,18 @@ async function capture(options: CaptureOptions): Promise<void> {
       let written: Checkpoint = checkpoint;
       let lastFlush = Date.now();
       let changes = 0;
+      // Files the writer completed by itself (a file full or too old in the middle of a large
+      // transaction, a table's schema changed): published already, announced at the next flush
+      // with the rest. Dropping them here once left a large transaction's first files unannounced,
+      // so that `run` never applied them while it ran and `wait` said all was applied.
+      let completed: CompletedFile[] = [];
       log.info(
         { position: `${checkpoint.logFile}:${checkpoint.logPosition}`, source: redactUrl(options.source) },
         'streaming',
       );
       const flush = async () => {
-        const files = await writer!.finalizeAll();
+        const files = [...completed, ...(await writer!.finalizeAll())];
+        completed = [];
         if (files.length > 0) await options.onDurable?.();
         // Before the checkpoint moves: a crash here re-writes (and re-announces) these changes,
         // it never leaves a durable file unannounced.
@@ -346,7 +352,8 @@ async function capture(options: CaptureOptions): Promise<void> {
               continue; // already in this table's snapshot
             }
             const w = policy.apply(c.event, c.schema);
-            await writer.write(w.event, w.schema);
+            const full = await writer.write(w.event, w.schema);
+            if (full.length > 0) completed.push(...full);
             changes++;
           }
           const effects = tx.ddl ? ddlEffects(tx.ddl.sql, tx.ddl.database) : [];

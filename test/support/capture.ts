@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { bucketDirOf, runCapture } from '../../src/capture/index.ts';
+import { bucketDirOf, type CaptureOptions, runCapture } from '../../src/capture/index.ts';
 import type { TestMariadb } from './mariadb.ts';
 import { waitForCheckpoint } from './bucket.ts';
 
@@ -24,7 +24,10 @@ export async function startCapture(
   db: TestMariadb,
   tables: string,
   dataDir?: string,
-  extra: { snapshotChunkRows?: number; snapshot?: boolean; flushIntervalMs?: number } = {},
+  extra: Pick<
+    CaptureOptions,
+    'snapshotChunkRows' | 'snapshot' | 'flushIntervalMs' | 'maxFileBytes' | 'onFiles'
+  > = {},
 ): Promise<RunningCapture> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
   const controller = new AbortController();
