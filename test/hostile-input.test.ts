@@ -240,6 +240,22 @@ describe('hostile and bad input', () => {
       }),
       setupError('SOURCE_SECRET', /projects\/PROJECT\/secrets\/NAME/),
     );
+    // A number flag that does not hold a number of its kind (a NaN flush interval once made
+    // capture fail with an internal error, after creating its data dir).
+    const base = ['--data-dir', fresh, '--tables', 'shop.t', '--source', db.url];
+    for (const [args, flag] of [
+      [['capture', ...base, '--flush-interval-ms', 'abc'], '--flush-interval-ms'],
+      [['capture', ...base, '--snapshot-chunk-rows', '0'], '--snapshot-chunk-rows'],
+      [['capture', ...base, '--server-id', '1.5'], '--server-id'],
+      [['run', ...base, '--file-rotation-mb', '-2'], '--file-rotation-mb'],
+      [['wait', '--data-dir', fresh, '--timeout', 'soon'], '--timeout'],
+      [['apply', '--data-dir', fresh, '--sweep-interval', ''], '--sweep-interval'],
+    ] as const) {
+      await assert.rejects(
+        runTabletime([...args]),
+        setupError('USAGE', new RegExp(`^tabletime: USAGE: ${flag} takes`)),
+      );
+    }
     await assert.rejects(readdir(fresh), /ENOENT/);
   });
 

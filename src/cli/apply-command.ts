@@ -8,6 +8,7 @@ import { openRemoteBucket, parseBucketUrl } from '../bucket/index.ts';
 import { bucketDirOf } from '../capture/index.ts';
 import { openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
+import { positiveSecondsMs } from './numbers.ts';
 
 export interface ApplyCommandOptions {
   dataDir: string;
@@ -28,9 +29,7 @@ export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.Writab
       '--notifications pubsub://… names objects of a Cloud Storage bucket: give it with --bucket gs://BUCKET[/prefix]',
     );
   if (opts.notifications) checkNotificationsUrl(opts.notifications);
-  const sweep = opts.sweepInterval === undefined ? undefined : Number(opts.sweepInterval) * 1000;
-  if (sweep !== undefined && !(sweep > 0))
-    throw new ConfigError('USAGE', `--sweep-interval takes seconds, not '${opts.sweepInterval}'`);
+  const sweep = positiveSecondsMs(opts.sweepInterval, '--sweep-interval');
   const remote = opts.bucket ? await openRemoteBucket(opts.bucket) : undefined;
   // A worker on a new machine starts with an empty data dir (DuckDB does not create folders).
   await mkdir(dataDir, { recursive: true });

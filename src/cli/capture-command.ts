@@ -4,6 +4,7 @@ import { bucketDirOf, runCapture } from '../capture/index.ts';
 import type { ColumnPolicySpec } from '../capture/column-policy.ts';
 import { notificationOf, openNotifier } from '../notify/index.ts';
 import { createLogger } from './logger.ts';
+import { megabytesToBytes, positiveInt } from './numbers.ts';
 import { resolveSourceUrl } from './source-url.ts';
 
 export interface CaptureCommandOptions {
@@ -13,6 +14,7 @@ export interface CaptureCommandOptions {
   dataDir: string;
   gzip?: boolean;
   flushIntervalMs?: string;
+  fileRotationMb?: string;
   serverId?: string;
   snapshot?: boolean;
   snapshotChunkRows?: string;
@@ -26,6 +28,13 @@ export interface CaptureCommandOptions {
 /** `tabletime capture`: runs in the foreground until SIGINT/SIGTERM, then flushes and exits 0. */
 export async function captureCommand(opts: CaptureCommandOptions): Promise<number> {
   const logger = createLogger();
+  // Checked before anything is opened or created.
+  const numbers = {
+    flushIntervalMs: positiveInt(opts.flushIntervalMs, '--flush-interval-ms'),
+    maxFileBytes: megabytesToBytes(opts.fileRotationMb, '--file-rotation-mb'),
+    serverId: positiveInt(opts.serverId, '--server-id'),
+    snapshotChunkRows: positiveInt(opts.snapshotChunkRows, '--snapshot-chunk-rows'),
+  };
   const controller = new AbortController();
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping: finishing the files being written');
@@ -48,10 +57,8 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<numbe
     columns: opts.columns,
     dataDir,
     gzip: opts.gzip,
-    flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
-    serverId: opts.serverId === undefined ? undefined : Number(opts.serverId),
+    ...numbers,
     snapshot: opts.snapshot,
-    snapshotChunkRows: opts.snapshotChunkRows === undefined ? undefined : Number(opts.snapshotChunkRows),
     logger,
     signal: controller.signal,
   });

@@ -86,6 +86,7 @@ export const ConfigSchema = z
       .object({
         flush_interval_ms: z.number().int().positive().optional(),
         gzip: z.boolean().optional(),
+        file_rotation_mb: z.number().positive().optional(),
         snapshot: z.boolean().optional(),
         snapshot_chunk_rows: z.number().int().positive().optional(),
         server_id: z.number().int().positive().optional(),
@@ -170,6 +171,8 @@ export function flagsFromConfig(c: TabletimeConfig): Record<string, unknown> {
     flushIntervalMs:
       c.capture?.flush_interval_ms === undefined ? undefined : String(c.capture.flush_interval_ms),
     gzip: c.capture?.gzip,
+    fileRotationMb:
+      c.capture?.file_rotation_mb === undefined ? undefined : String(c.capture.file_rotation_mb),
     snapshot: c.capture?.snapshot,
     snapshotChunkRows:
       c.capture?.snapshot_chunk_rows === undefined ? undefined : String(c.capture.snapshot_chunk_rows),

@@ -91,6 +91,7 @@ program
     'history store: postgres://user@host:5432/db (default: DuckDB in DIR/history.duckdb)',
   )
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
+  .option('--file-rotation-mb <mb>', 'start a new change file once one holds this much (default 16)')
   .option('--http <host:port>', 'also serve the HTTP API and the web page, e.g. 127.0.0.1:8080')
   .option('--token-file <file>', 'bearer token for the HTTP API (required unless --http is on loopback)')
   .option(
@@ -188,6 +189,7 @@ program
   .option('--data-dir <dir>', 'where the bucket and the checkpoint live')
   .option('--gzip', 'gzip the change files')
   .option('--flush-interval-ms <ms>', 'how often changes are made durable (default 200)')
+  .option('--file-rotation-mb <mb>', 'start a new change file once one holds this much (default 16)')
   .option('--server-id <id>', 'replica server id (default: derived from --data-dir)')
   .option('--no-snapshot', 'start at the end of the binlog without reading the tables first')
   .option('--notify <url>', 'announce each new file on NATS JetStream: nats://host:port/subject')

@@ -26,6 +26,7 @@ import {
 } from '../core/index.ts';
 import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
+import { megabytesToBytes, positiveInt } from './numbers.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
 import { socketPathOf } from './run-socket.ts';
 import { answerHistory, storeHistorySide } from '../verify/history-side.ts';
@@ -40,6 +41,7 @@ export interface RunCommandOptions {
   tables: string;
   dataDir: string;
   flushIntervalMs?: string;
+  fileRotationMb?: string;
   store?: string;
   /** Serve the HTTP API and the page here: host:port. */
   http?: string;
@@ -97,6 +99,9 @@ function lagSince(commitTimestampUs: number | null | undefined): number | null {
 export async function runCommand(opts: RunCommandOptions): Promise<number> {
   const logger = createLogger();
   const dataDir = resolve(opts.dataDir);
+  // Checked before anything is opened or created.
+  const flushIntervalMs = positiveInt(opts.flushIntervalMs, '--flush-interval-ms');
+  const maxFileBytes = megabytesToBytes(opts.fileRotationMb, '--file-rotation-mb');
   const source = await resolveSourceUrl(opts);
   const bucketDir = bucketDirOf(dataDir);
   const deadLetterDir = join(dataDir, 'dead-letters');
@@ -386,7 +391,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
       excludeTables: opts.excludeTables,
       columns: opts.columns,
       dataDir,
-      flushIntervalMs: opts.flushIntervalMs === undefined ? undefined : Number(opts.flushIntervalMs),
+      flushIntervalMs,
+      maxFileBytes,
       logger,
       signal: controller.signal,
       onSnapshotRows: (table, rows) => metrics.snapshotRows(table, rows),

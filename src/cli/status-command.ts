@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/index.ts';
+import { positiveSecondsMs } from './numbers.ts';
 import type { StatusReport } from './run-command.ts';
 import { answeredError, askRunning } from './run-socket.ts';
 
@@ -37,7 +38,7 @@ export async function statusCommand(
 
 /** `tabletime wait --data-dir DIR [--timeout S]`: 0 once every change committed before the call is queryable. */
 export async function waitCommand(opts: { dataDir: string; timeout?: string }): Promise<number> {
-  const timeoutMs = Number(opts.timeout ?? 60) * 1000;
+  const timeoutMs = positiveSecondsMs(opts.timeout, '--timeout') ?? 60_000;
   const answer = await askRunning(resolve(opts.dataDir), 'wait', { timeoutMs }, timeoutMs + 10_000);
   if (!answer)
     throw new ConfigError('NOT_RUNNING', `no \`tabletime run\` answers on ${resolve(opts.dataDir)}`);

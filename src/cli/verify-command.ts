@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { CheckpointStore, connectSource, redactUrl, tableFilter } from '../capture/index.ts';
 import { serverIdentity } from '../capture/source.ts';
 import { ConfigError } from '../core/index.ts';
+import { positiveInt } from './numbers.ts';
 import { openStore } from '../store/index.ts';
 import { bucketWaitApplied, runningHistorySide, storeHistorySide } from '../verify/history-side.ts';
 import { type HistorySide, type TableResult, verify } from '../verify/verify.ts';
@@ -20,14 +21,6 @@ export interface VerifyCommandOptions {
   tables?: string;
   chunkRows?: string;
   timeout?: string;
-}
-
-function positiveInt(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new ConfigError('USAGE', `${flag} takes a positive whole number, not '${text}'`);
-  return n;
 }
 
 function report(results: readonly TableResult[], out: NodeJS.WritableStream): number {
@@ -63,8 +56,8 @@ export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.Writ
   const logger = createLogger();
   const dataDir = resolve(opts.dataDir);
   const url = await resolveSourceUrl(opts);
-  const chunkRows = positiveInt(opts.chunkRows, '--chunk-rows', 2_000);
-  const timeoutMs = positiveInt(opts.timeout, '--timeout', 60) * 1000;
+  const chunkRows = positiveInt(opts.chunkRows, '--chunk-rows') ?? 2_000;
+  const timeoutMs = (positiveInt(opts.timeout, '--timeout') ?? 60) * 1000;
   const include = opts.tables ? tableFilter(opts.tables) : () => true;
   const conn = await connectSource(url);
   try {
