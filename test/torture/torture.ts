@@ -84,6 +84,13 @@ function exited(child: ChildProcess): Promise<number | null> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Change files of about 12 KB instead of 16 MiB: the writer then closes files by size in the
+ * middle of transactions and between flushes, as a large transaction makes it do in production,
+ * and those files must be announced and applied like the rest.
+ */
+const ROTATION = ['--file-rotation-mb', '0.012'];
+
 /** The source's tables read inside one consistent snapshot, with the snapshot's binlog position. */
 export interface Recorded {
   readonly pos: { logFile: string; logPosition: number };
@@ -273,7 +280,18 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
     const startRun = () =>
       track(
         tabletime(
-          ['run', '--source', db.url, '--tables', tables, '--data-dir', dirA, '--flush-interval-ms', '100'],
+          [
+            'run',
+            '--source',
+            db.url,
+            '--tables',
+            tables,
+            '--data-dir',
+            dirA,
+            '--flush-interval-ms',
+            '100',
+            ...ROTATION,
+          ],
           join(work, 'run.log'),
         ),
       );
@@ -290,6 +308,7 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
             dirB,
             '--flush-interval-ms',
             '100',
+            ...ROTATION,
           ],
           join(work, 'capture.log'),
         ),
