@@ -3,8 +3,11 @@
  * of statement produces, in source order, and every column type read exactly on the binlog path.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { after, before, describe, it } from 'node:test';
-import { type ChangeEvent, valuesEqual } from '../core/index.ts';
+import { type ChangeEvent, valuesEqual, versionId } from '../core/index.ts';
 import { startTestMariadb, type TestMariadb } from '../../test/support/mariadb.ts';
 import { startCapture } from '../../test/support/capture.ts';
 import { bucketEvents, listChangeFiles } from '../../test/support/bucket.ts';
@@ -105,6 +108,57 @@ describe('capture', () => {
       announced.reduce((n, f) => n + f.events, 0),
       2300, // an update is one change line (its before image is not kept)
     );
+  });
+
+  it('a large transaction is staged as it is read and published at its commit: the same changes as held whole', async () => {
+    await db.query('CREATE TABLE shop.large (id INT PRIMARY KEY, v VARCHAR(60), n INT)');
+    const messages: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void messages.push(line) });
+    const announced: CompletedFile[] = [];
+    await using staged = await startCapture(db, 'shop.large', undefined, {
+      largeTransactionRows: 40,
+      maxFileBytes: 8_000, // the staged transaction spans several files too
+      onFiles: (files) => void announced.push(...files),
+      logger,
+    });
+    await using held = await startCapture(db, 'shop.large');
+    const conn = await db.connect();
+    try {
+      await conn.query("INSERT INTO shop.large VALUES (1, 'before', 0)");
+      await conn.query('BEGIN');
+      await conn.query(`INSERT INTO shop.large SELECT seq, CONCAT('row ', seq), seq FROM shop.seq_2_to_301`);
+      await conn.query("UPDATE shop.large SET v = CONCAT(v, ' updated'), n = n + 1 WHERE id <= 150");
+      await conn.query('UPDATE shop.large SET id = id + 1000 WHERE id BETWEEN 10 AND 29'); // key changes
+      await conn.query('DELETE FROM shop.large WHERE id BETWEEN 200 AND 239');
+      await conn.query('COMMIT');
+      await conn.query("INSERT INTO shop.large VALUES (5000, 'after', 0)");
+      await conn.query('BEGIN');
+      await conn.query('UPDATE shop.large SET n = -1 WHERE id < 100'); // 79 rows, one statement
+      await conn.query('COMMIT');
+    } finally {
+      await conn.end();
+    }
+    await Promise.all([staged.catchUp(), held.catchUp()]);
+    assert.ok(
+      messages.filter((m) => m.includes('a large transaction: staged')).length === 2,
+      `both large transactions took the staged path:\n${messages.join('')}`,
+    );
+    const a = await bucketEvents(staged.bucketDir);
+    const b = await bucketEvents(held.bucketDir);
+    assert.equal(a.raw, a.events.length, 'no change written twice');
+    // 1 + 300 inserts + 150 updates + 20 key changes (2 each) + 40 deletes + 1 + 79 updates
+    assert.equal(a.events.length, 1 + 300 + 150 + 40 + 40 + 1 + 79);
+    const same = (e: ChangeEvent) => [
+      versionId(e),
+      e.changeType,
+      e.commitTimestampUs,
+      e.position,
+      JSON.stringify(e.payload, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)),
+    ];
+    assert.deepEqual(a.events.map(same), b.events.map(same));
+    // Every file it published was announced, and nothing is left staged.
+    assert.deepEqual(announced.map((f) => f.path).sort(), (await listChangeFiles(staged.bucketDir)).sort());
+    await assert.rejects(readdir(join(staged.bucketDir, '_tabletime', 'staging-transaction')), /ENOENT/);
   });
 
   it('every column type, on the binlog path and the snapshot path, equals what MariaDB returns for the row', async () => {

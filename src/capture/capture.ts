@@ -28,7 +28,7 @@ import { type DdlEffect, ddlEffects, writeDdlRecord } from './ddl.ts';
 import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
 import { exactTableNames, tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
-import { TransactionAssembler } from './transactions.ts';
+import { type CapturedChange, TransactionAssembler } from './transactions.ts';
 
 export interface CaptureOptions {
   readonly source: string;
@@ -64,6 +64,12 @@ export interface CaptureOptions {
   readonly onDurable?: () => Promise<void>;
   /** Columns to leave out or hash, by table (the config file's `tables.columns`). */
   readonly columns?: ColumnPolicySpec;
+  /**
+   * A transaction with more row changes than this (default 20,000, or
+   * TABLETIME_LARGE_TRANSACTION_ROWS) is written to staging files as it is read and published at
+   * its commit, so that capture's memory does not grow with it.
+   */
+  readonly largeTransactionRows?: number;
   /** Snapshot progress: rows of `database.table` just read. */
   readonly onSnapshotRows?: (table: string, rows: number) => void;
 }
@@ -86,6 +92,19 @@ async function announce(
       'notification failed; apply will find the files by scanning the bucket',
     );
   }
+}
+
+/** TABLETIME_LARGE_TRANSACTION_ROWS, or 20,000. */
+function largeTransactionRowsFromEnv(): number {
+  const text = process.env.TABLETIME_LARGE_TRANSACTION_ROWS;
+  if (text === undefined) return 20_000;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new ConfigError(
+      'CONFIG',
+      `TABLETIME_LARGE_TRANSACTION_ROWS='${text}' is not a positive whole number (rows)`,
+    );
+  return n;
 }
 
 /** True when a binlog position comes before `from` (a table's start). */
@@ -271,7 +290,10 @@ async function capture(options: CaptureOptions): Promise<void> {
     include,
     streamName: options.streamName ?? 'tabletime',
     keepBeforeImage: options.keepBeforeImage,
+    largeTransactionRows: options.largeTransactionRows ?? largeTransactionRowsFromEnv(),
   });
+  // A large transaction's files, until its commit (src/capture/transactions.ts, takeLarge).
+  const largeDir = join(bucketDir, META_DIR, 'staging-transaction');
 
   let checkpoint: Checkpoint | null = await checkpoints.load();
   let attempt = 0;
@@ -279,6 +301,7 @@ async function capture(options: CaptureOptions): Promise<void> {
   let everConnected = false;
   while (!options.signal.aborted) {
     let writer: ChangeFileWriter | null = null;
+    let large: ChangeFileWriter | null = null;
     try {
       checkpoint = await prepare(options, checkpoint, include, log, everConnected, policy);
       everConnected = true;
@@ -292,6 +315,9 @@ async function capture(options: CaptureOptions): Promise<void> {
         maxFileAgeMs: Math.max(flushIntervalMs, 1_000),
       });
       assembler.reset();
+      // What a large transaction left staged when capture stopped in the middle of it: that
+      // transaction is read again from the checkpoint, which is before it.
+      await rm(largeDir, { recursive: true, force: true });
       let written: Checkpoint = checkpoint;
       let lastFlush = Date.now();
       let changes = 0;
@@ -300,6 +326,29 @@ async function capture(options: CaptureOptions): Promise<void> {
       // with the rest. Dropping them here once left a large transaction's first files unannounced,
       // so that `run` never applied them while it ran and `wait` said all was applied.
       let completed: CompletedFile[] = [];
+      // The files a large transaction's writer completed: staged, published at its commit.
+      let staged: CompletedFile[] = [];
+      // Whether a change is new to its table's history (not in its snapshot); a table created
+      // while capturing starts its history with its first change.
+      const admit = (c: CapturedChange): boolean => {
+        const name = `${c.event.database}.${c.event.table}`;
+        const from = written.tables[name];
+        if (from) return !before(c.event.position, from);
+        written = {
+          ...written,
+          tables: {
+            ...written.tables,
+            [name]: { logFile: c.event.position.logFile, logPosition: 0, snapshotId: null },
+          },
+        };
+        return true;
+      };
+      const writeOne = async (to: ChangeFileWriter, c: CapturedChange) => {
+        const w = policy.apply(c.event, c.schema);
+        const full = await to.write(w.event, w.schema);
+        if (full.length > 0) (to === large ? staged : completed).push(...full);
+        changes++;
+      };
       log.info(
         { position: `${checkpoint.logFile}:${checkpoint.logPosition}`, source: redactUrl(options.source) },
         'streaming',
@@ -335,26 +384,40 @@ async function capture(options: CaptureOptions): Promise<void> {
       })) {
         attempt = 0;
         const tx = assembler.push(event, logFile);
-        if (tx) {
-          for (const c of tx.changes) {
-            const name = `${c.event.database}.${c.event.table}`;
-            const from = written.tables[name];
-            if (!from) {
-              // A table created while capturing: its history starts with its first change.
-              written = {
-                ...written,
-                tables: {
-                  ...written.tables,
-                  [name]: { logFile: tx.end.logFile, logPosition: 0, snapshotId: null },
-                },
-              };
-            } else if (before(c.event.position, from)) {
-              continue; // already in this table's snapshot
+        if (!tx) {
+          const part = assembler.takeLarge();
+          if (part) {
+            if (!large) {
+              await flush(); // everything before the transaction is published before any of it
+              large = new ChangeFileWriter({
+                bucketDir,
+                stagingDir: largeDir,
+                maxFileBytes: options.maxFileBytes,
+                gzip: options.gzip,
+                maxFileAgeMs: Infinity,
+              });
+              log.info(
+                { position: `${logFile}:${event.header.position}` },
+                'a large transaction: staged as it is read, published when it commits',
+              );
             }
-            const w = policy.apply(c.event, c.schema);
-            const full = await writer.write(w.event, w.schema);
-            if (full.length > 0) completed.push(...full);
-            changes++;
+            for (const c of part) if (admit(c)) await writeOne(large, c);
+          }
+        } else {
+          if (tx.streamed && large) {
+            if (tx.rolledBack) {
+              await large.abort();
+            } else {
+              for (const c of tx.changes) if (admit(c)) await writeOne(large, c);
+              staged.push(...(await large.finalizeAll()));
+              await publishStaged(largeDir, bucketDir);
+              for (const f of staged)
+                completed.push({ ...f, path: join(bucketDir, ...f.objectPath.split('/')) });
+            }
+            staged = [];
+            large = null;
+          } else {
+            for (const c of tx.changes) if (admit(c)) await writeOne(writer, c);
           }
           const effects = tx.ddl ? ddlEffects(tx.ddl.sql, tx.ddl.database) : [];
           if (effects.length > 0) {
@@ -412,11 +475,15 @@ async function capture(options: CaptureOptions): Promise<void> {
         if (Date.now() - lastFlush >= flushIntervalMs) await flush();
       }
       // Stopped (signal): what was written is made durable, so a restart does not read it again.
+      // A large transaction not committed yet stays out (the checkpoint is before it).
       await flush();
+      await large?.abort();
       return;
     } catch (caught) {
       await writer?.abort();
       writer = null;
+      await large?.abort();
+      large = null;
       if (options.signal.aborted) return;
       const err = classifyMysqlError(caught, 'capture');
       if (err.kind === 'transient') {

@@ -40,6 +40,10 @@ export interface CapturedTransaction {
     readonly logFile: string;
     readonly logPosition: number;
   } | null;
+  /** Its first changes were handed on already, by takeLarge(); `changes` holds the rest. */
+  readonly streamed: boolean;
+  /** Ended by ROLLBACK: whatever takeLarge() handed on of it must be thrown away. */
+  readonly rolledBack: boolean;
 }
 
 interface PendingRows {
@@ -55,9 +59,30 @@ interface PendingRows {
 interface Open {
   gtid: string | null;
   commitTimestampUs: number | null;
+  /** The GTID event's own time in µs (MariaDB writes it at commit: the commit's time). */
+  gtidTimestampUs: number | null;
   standalone: boolean;
   pending: PendingRows[];
+  /** Rows in `pending`. */
+  pendingRows: number;
+  /** Once takeLarge() has handed changes on: the commit time they carry, and so must the rest. */
+  streamedCommitUs: number | null;
 }
+
+const opened = (
+  gtid: string | null,
+  commitTimestampUs: number | null,
+  gtidTimestampUs: number | null,
+  standalone: boolean,
+): Open => ({
+  gtid,
+  commitTimestampUs,
+  gtidTimestampUs,
+  standalone,
+  pending: [],
+  pendingRows: 0,
+  streamedCommitUs: null,
+});
 
 export interface TransactionAssemblerOptions {
   readonly schemas: TableSchemas;
@@ -66,6 +91,11 @@ export interface TransactionAssemblerOptions {
   readonly streamName: string;
   /** Keep the before-image of updates in `payload_before` (default false). */
   readonly keepBeforeImage?: boolean;
+  /**
+   * A transaction with more rows than this is handed on in parts as it is read (takeLarge), when
+   * its commit time is known before its end; default: never (held whole until its commit).
+   */
+  readonly largeTransactionRows?: number;
   readonly now?: () => number;
 }
 
@@ -103,24 +133,25 @@ export class TransactionAssembler {
   push(event: BinlogEvent, logFile: string): CapturedTransaction | null {
     switch (event.kind) {
       case 'gtid':
-        this.#open = {
-          gtid: event.gtid,
-          commitTimestampUs: event.commitTimestampUs,
-          standalone: event.standalone,
-          pending: [],
-        };
+        this.#open = opened(
+          event.gtid,
+          event.commitTimestampUs,
+          event.header.timestamp * 1_000_000,
+          event.standalone,
+        );
         return null;
       case 'query': {
         const sql = event.sql.trim();
         const word = sql.slice(0, 16).toUpperCase();
         if (word.startsWith('BEGIN') || word.startsWith('XA START') || word.startsWith('XA BEGIN')) {
-          this.#open ??= { gtid: null, commitTimestampUs: null, standalone: false, pending: [] };
+          this.#open ??= opened(null, null, null, false);
           return null;
         }
         if (word.startsWith('COMMIT') || word.startsWith('XA COMMIT'))
           return this.#commit(event.header, logFile, null);
         if (word.startsWith('ROLLBACK') && !word.startsWith('ROLLBACK TO')) {
           // Only non-transactional changes can be logged and then rolled back: nothing to keep.
+          const streamed = this.#open?.streamedCommitUs != null;
           this.#open = null;
           return {
             gtid: null,
@@ -128,6 +159,8 @@ export class TransactionAssembler {
             changes: [],
             end: this.#end(event, logFile),
             ddl: null,
+            streamed,
+            rolledBack: true,
           };
         }
         if (
@@ -148,7 +181,7 @@ export class TransactionAssembler {
         });
       }
       case 'rows': {
-        const open = (this.#open ??= { gtid: null, commitTimestampUs: null, standalone: false, pending: [] });
+        const open = (this.#open ??= opened(null, null, null, false));
         const key = `${logFile}:${event.header.position}`;
         if (key !== this.#lastRowsKey) {
           this.#lastRowsKey = key;
@@ -176,6 +209,7 @@ export class TransactionAssembler {
           firstRowIndex,
           sourceTimestampMs: event.header.timestamp * 1000,
         });
+        open.pendingRows += event.rows.length;
         return null;
       }
       case 'xid':
@@ -209,9 +243,41 @@ export class TransactionAssembler {
     logFile: string,
     ddl: CapturedTransaction['ddl'],
   ): CapturedTransaction {
-    const open = this.#open ?? { gtid: null, commitTimestampUs: null, standalone: true, pending: [] };
+    const open = this.#open ?? opened(null, null, null, true);
     this.#open = null;
-    const commitTimestampUs = open.commitTimestampUs ?? header.timestamp * 1_000_000;
+    const commitTimestampUs = open.streamedCommitUs ?? open.commitTimestampUs ?? header.timestamp * 1_000_000;
+    return {
+      gtid: open.gtid,
+      commitTimestampUs,
+      changes: this.#changes(open, commitTimestampUs),
+      end: { logFile, logPosition: header.nextPosition },
+      ddl,
+      streamed: open.streamedCommitUs !== null,
+      rolledBack: false,
+    };
+  }
+
+  /**
+   * The changes of a large open transaction read so far, once it holds more rows than
+   * `largeTransactionRows`; they leave the assembler, so its memory stays bounded. Only when the
+   * commit time is known before the commit: MySQL 8's GTID timestamp, or MariaDB's GTID event,
+   * which the server writes at commit with the commit's time (the XID event's time). Its other
+   * changes, and the transaction's end, follow from push() at the commit, with `streamed` set; a
+   * ROLLBACK comes with `rolledBack`. Null otherwise.
+   */
+  takeLarge(): CapturedChange[] | null {
+    const open = this.#open;
+    if (!open || open.pendingRows <= (this.#options.largeTransactionRows ?? Infinity)) return null;
+    if (open.streamedCommitUs === null) {
+      const known = open.commitTimestampUs ?? open.gtidTimestampUs;
+      if (known === null) return null; // held whole, as any other
+      open.streamedCommitUs = known;
+    }
+    return this.#changes(open, open.streamedCommitUs);
+  }
+
+  /** Turns the open transaction's pending rows into changes, and empties them. */
+  #changes(open: Open, commitTimestampUs: number): CapturedChange[] {
     const readTimestampMs = this.#now();
     const changes: CapturedChange[] = [];
     const make = (
@@ -263,12 +329,8 @@ export class TransactionAssembler {
         }
       });
     }
-    return {
-      gtid: open.gtid,
-      commitTimestampUs,
-      changes,
-      end: { logFile, logPosition: header.nextPosition },
-      ddl,
-    };
+    open.pending = [];
+    open.pendingRows = 0;
+    return changes;
   }
 }

@@ -24,14 +24,22 @@ export async function startCapture(
   db: TestMariadb,
   tables: string,
   dataDir?: string,
-  extra: Pick<
-    CaptureOptions,
-    'snapshotChunkRows' | 'snapshot' | 'flushIntervalMs' | 'maxFileBytes' | 'onFiles'
+  extra: Partial<
+    Pick<
+      CaptureOptions,
+      | 'snapshotChunkRows'
+      | 'snapshot'
+      | 'flushIntervalMs'
+      | 'maxFileBytes'
+      | 'onFiles'
+      | 'largeTransactionRows'
+      | 'logger'
+    >
   > = {},
 ): Promise<RunningCapture> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
   const controller = new AbortController();
-  const logger = pino({ level: process.env.TABLETIME_TEST_LOG ?? 'silent' });
+  const logger = extra.logger ?? pino({ level: process.env.TABLETIME_TEST_LOG ?? 'silent' });
   const state: { failure: Error | null } = { failure: null };
   const done = runCapture({
     source: db.url,
