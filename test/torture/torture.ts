@@ -71,7 +71,9 @@ function tabletime(args: string[], logFile: string): ChildProcess {
   const child = spawn(process.execPath, [...CLI, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn' },
+    // Transactions of more than 2 rows are staged as they are read (src/capture/capture.ts): the
+    // kills then also land in the middle of staged transactions.
+    env: { ...process.env, TABLETIME_LOG_LEVEL: 'warn', TABLETIME_LARGE_TRANSACTION_ROWS: '2' },
   });
   child.stderr?.pipe(createWriteStream(logFile, { flags: 'a' }));
   return child;
