@@ -13,7 +13,7 @@ import {
   type TableSchema,
   valuesEqual,
 } from '../core/index.ts';
-import type { BinlogEvent, RowChange, RowsOperation } from './binlog/index.ts';
+import { type BinlogEvent, EventType, type RowChange, type RowsOperation } from './binlog/index.ts';
 import type { TableSchemas } from './table-schema.ts';
 
 export interface BinlogCoordinates {
@@ -59,7 +59,7 @@ interface PendingRows {
 interface Open {
   gtid: string | null;
   commitTimestampUs: number | null;
-  /** The GTID event's own time in µs (MariaDB writes it at commit: the commit's time). */
+  /** MariaDB's GTID event's own time in µs (it is written at commit, with the commit's time). */
   gtidTimestampUs: number | null;
   standalone: boolean;
   pending: PendingRows[];
@@ -136,7 +136,9 @@ export class TransactionAssembler {
         this.#open = opened(
           event.gtid,
           event.commitTimestampUs,
-          event.header.timestamp * 1_000_000,
+          // MariaDB writes its GTID event at commit, with the commit's time (the XID event's);
+          // MySQL 5.7's GTID events have no commit time that was checked to be the same.
+          event.header.type === EventType.MARIADB_GTID ? event.header.timestamp * 1_000_000 : null,
           event.standalone,
         );
         return null;
