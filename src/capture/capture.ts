@@ -321,10 +321,10 @@ async function capture(options: CaptureOptions): Promise<void> {
       let written: Checkpoint = checkpoint;
       let lastFlush = Date.now();
       let changes = 0;
-      // Files the writer completed by itself (a file full or too old in the middle of a large
-      // transaction, a table's schema changed): published already, announced at the next flush
-      // with the rest. Dropping them here once left a large transaction's first files unannounced,
-      // so that `run` never applied them while it ran and `wait` said all was applied.
+      // Files the writer completed by itself (a file full or too old, in the middle of a
+      // transaction too; a table's schema changed): published already, announced at the next
+      // flush with the rest. Dropping them once left the first files of a transaction larger than
+      // a file unannounced: `run` did not apply them while it ran, and `wait` said all was applied.
       let completed: CompletedFile[] = [];
       // The files a large transaction's writer completed: staged, published at its commit.
       let staged: CompletedFile[] = [];
@@ -404,9 +404,12 @@ async function capture(options: CaptureOptions): Promise<void> {
             for (const c of part) if (admit(c)) await writeOne(large, c);
           }
         } else {
-          if (tx.streamed && large) {
+          if (tx.streamed) {
+            if (!large) throw new Error('a staged transaction ended without its staging writer');
             if (tx.rolledBack) {
+              // Nothing of it may reach the bucket, not even with the next large transaction.
               await large.abort();
+              await rm(largeDir, { recursive: true, force: true });
             } else {
               for (const c of tx.changes) if (admit(c)) await writeOne(large, c);
               staged.push(...(await large.finalizeAll()));

@@ -66,6 +66,36 @@ describe('TransactionAssembler', () => {
     }
   });
 
+  it('a handed-on transaction that ends in ROLLBACK says so, and the next one starts clean', async () => {
+    // MariaDB in ROW format does not log a ROLLBACK for InnoDB; a statement-format server can.
+    // The first transaction's XID is replaced by one.
+    const assembler = new TransactionAssembler({
+      schemas: new TableSchemas(),
+      include: () => true,
+      streamName: 't',
+      largeTransactionRows: 0,
+    });
+    const ends: { streamed: boolean; rolledBack: boolean; changes: number; parts: number }[] = [];
+    let parts = 0;
+    let replaced = false;
+    for await (const e of readBinlogFile(join(BINLOG_FIXTURES, 'mariadb-bin.000001'))) {
+      const event =
+        e.kind === 'xid' && parts > 0 && !replaced
+          ? ((replaced = true), { kind: 'query' as const, header: e.header, database: '', sql: 'ROLLBACK' })
+          : e;
+      const tx = assembler.push(event, 'mariadb-bin.000001');
+      if (!tx) parts += assembler.takeLarge()?.length ?? 0;
+      else if (tx.streamed || tx.rolledBack) {
+        ends.push({ streamed: tx.streamed, rolledBack: tx.rolledBack, changes: tx.changes.length, parts });
+        parts = 0;
+      }
+    }
+    assert.ok(replaced);
+    assert.deepEqual(ends[0], { streamed: true, rolledBack: true, changes: 0, parts: ends[0]!.parts });
+    assert.ok(ends[0].parts > 0);
+    assert.ok(ends.length > 1 && ends.slice(1).every((t) => t.streamed && !t.rolledBack));
+  });
+
   it('groups a MySQL transaction and gives every change its µs commit time and GTID', async () => {
     const schemas = new TableSchemas();
     const assembler = new TransactionAssembler({ schemas, include: () => true, streamName: 't' });
