@@ -71,7 +71,9 @@ function startTabletime(args: string[], logFile: string) {
   const profile = process.env.TABLETIME_BENCH_PROFILE
     ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.TABLETIME_BENCH_PROFILE, args[0]!)}`]
     : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, CLI, ...args], {
+  // TABLETIME_BENCH_NODE_ARGS='--max-old-space-size=128': node flags for every tabletime process.
+  const nodeArgs = process.env.TABLETIME_BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...profile, CLI, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     // TABLETIME_BENCH_LOG=info keeps every process's log in the work dir (with TABLETIME_BENCH_KEEP).
     env: { ...process.env, TABLETIME_LOG_LEVEL: process.env.TABLETIME_BENCH_LOG ?? 'warn' },
