@@ -128,6 +128,62 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         );
       });
 
+      it('a key column widened from INT to BIGINT keeps one record per key', async () => {
+        // The key's text spells an INT as a number and a BIGINT as a string ([5], ["5"]).
+        await using store = await openStore('widened');
+        const schemaOf = (idType: string): TableSchema => ({
+          database: 'w',
+          table: 't',
+          primaryKeys: ['id'],
+          columns: [columnFromSqlType('id', idType), columnFromSqlType('v', 'varchar(8)')],
+        });
+        const change = (
+          i: number,
+          changeType: 'INSERT' | 'UPDATE-INSERT' | 'DELETE',
+          payload: Row,
+          schema: TableSchema,
+        ) => ({
+          event: {
+            database: 'w',
+            table: 't',
+            changeType,
+            readMethod: 'mysql-cdc-binlog',
+            position: { snapshot: false, logFile: 'b.000001', logPosition: 100 + i, rowIndex: 0, gtid: null },
+            commitTimestampUs: Date.UTC(2026, 0, 1) * 1000 + i * 1_000_000,
+            sourceTimestampMs: Date.UTC(2026, 0, 1) + i * 1000,
+            readTimestampMs: 0,
+            primaryKeys: ['id'],
+            schemaKey: '',
+            payload,
+            before: null,
+            snapshotId: null,
+            uuid: String(i),
+            streamName: 't',
+          } satisfies ChangeEvent,
+          schema,
+        });
+        const int = schemaOf('int');
+        const big = schemaOf('bigint');
+        await store.applyFile('before.jsonl', [
+          change(1, 'INSERT', { id: 5, v: 'a' }, int),
+          change(2, 'INSERT', { id: 6, v: 'b' }, int),
+        ]);
+        await store.applyFile('after.jsonl', [
+          change(3, 'UPDATE-INSERT', { id: 5n, v: 'a2' }, big),
+          change(4, 'DELETE', { id: 6n, v: 'b' }, big),
+          change(5, 'INSERT', { id: 7n, v: 'c' }, big),
+        ]);
+        const now = (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v]);
+        assert.deepEqual(now, [
+          ['5', 'a2'],
+          ['7', 'c'],
+        ]);
+        assert.deepEqual(
+          (await store.history('w', 't', { id: '5' })).map((v) => v.op),
+          ['INSERT', 'UPDATE-INSERT'],
+        );
+      });
+
       it('as-of pages by key and counts; diff reads only what changed and equals comparing two as-ofs', async () => {
         await using store = await openStore('paging');
         const schema: TableSchema = {

@@ -65,6 +65,9 @@ export const META_TYPES: readonly (readonly [string, string])[] = [
  * The last version of each key (or of each keyless row), in `t__history`, optionally up to a time,
  * deleted ones left out. A dialect may select the same rows by a faster plan (SqlDialect.lastVersions).
  */
+/** Kinds whose values a record's key text (`_tt_key`) spells as JSON numbers (encodeValue). */
+const NUMBER_KEY_KINDS: ReadonlySet<string> = new Set(['int', 'year', 'float', 'double']);
+
 export function lastVersions(hist: string, where: string): string {
   return `SELECT * FROM (
       SELECT h.*, row_number() OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position DESC) AS _tt_rank
@@ -245,6 +248,19 @@ export class SqlHistoryStore implements HistoryStore {
           statements.push(d.alterToText(schema.database, schema.table, c.name));
         known[known.indexOf(old)] = columnFromSqlType(c.name, 'longtext');
         changed = true;
+        // The key's text spells an INT as a JSON number and a BIGINT as a string: after INT was
+        // widened to BIGINT, the same record got a second key ([5], then ["5"]), kept its old
+        // last version beside the new one and never saw its deletion. Earlier versions are
+        // spelled the new way (a one-column key; composite keys are not re-spelled yet).
+        if (
+          schema.primaryKeys.length === 1 &&
+          schema.primaryKeys[0] === c.name &&
+          !NUMBER_KEY_KINDS.has(c.kind)
+        )
+          statements.push(
+            `UPDATE ${hist} SET _tt_key = '["' || substr(_tt_key, 2, length(_tt_key) - 2) || '"]'` +
+              ` WHERE _tt_key NOT LIKE '["%' AND _tt_key <> '[null]'`,
+          );
       }
     }
     if (!changed) return known;
