@@ -107,6 +107,18 @@ async function linesOfSource(conn: Connection, schema: TableSchema): Promise<Map
 }
 
 export async function recordSource(conn: Connection): Promise<Recorded> {
+  // A DDL statement (the workload's TRUNCATE or ALTER) on a table after the snapshot opened makes
+  // MariaDB refuse to read it in that snapshot (ER_TABLE_DEF_CHANGED): take a new snapshot.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await recordSourceOnce(conn);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ER_TABLE_DEF_CHANGED' || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function recordSourceOnce(conn: Connection): Promise<Recorded> {
   const pos = await openSnapshot(conn);
   try {
     const tables = new Map<string, { schema: TableSchema; lines: Map<string, string> }>();
