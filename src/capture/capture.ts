@@ -25,7 +25,7 @@ import { type Checkpoint, CheckpointStore } from './checkpoint.ts';
 import { ColumnPolicy, type ColumnPolicySpec } from './column-policy.ts';
 import { connectSource, currentBinlogPosition, redactUrl, serverIdentity } from './source.ts';
 import { type DdlEffect, ddlEffects, writeDdlRecord } from './ddl.ts';
-import { publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
+import { asPublished, publishStaged, selectedTables, takeSnapshot } from './snapshot.ts';
 import { exactTableNames, tableFilter } from './table-filter.ts';
 import { TableSchemas } from './table-schema.ts';
 import { type CapturedChange, TransactionAssembler } from './transactions.ts';
@@ -414,8 +414,7 @@ async function capture(options: CaptureOptions): Promise<void> {
               for (const c of tx.changes) if (admit(c)) await writeOne(large, c);
               staged.push(...(await large.finalizeAll()));
               await publishStaged(largeDir, bucketDir);
-              for (const f of staged)
-                completed.push({ ...f, path: join(bucketDir, ...f.objectPath.split('/')) });
+              completed.push(...asPublished(staged, bucketDir));
             }
             staged = [];
             large = null;

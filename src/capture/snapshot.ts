@@ -224,8 +224,13 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
     throw err;
   }
   // Staged now; these are the paths they will have once published.
-  const published = files.map((f) => ({ ...f, path: join(options.bucketDir, ...f.objectPath.split('/')) }));
+  const published = asPublished(files, options.bucketDir);
   return { snapshotId, position, tables: done, rows: total, files: published };
+}
+
+/** Staged files under the paths they have once publishStaged moved them into `bucketDir`. */
+export function asPublished(files: readonly CompletedFile[], bucketDir: string): CompletedFile[] {
+  return files.map((f) => ({ ...f, path: join(bucketDir, ...f.objectPath.split('/')) }));
 }
 
 /** Moves every staged file into the bucket (idempotent: a file already moved is not there any more). */
