@@ -233,6 +233,9 @@ export class SqlHistoryStore implements HistoryStore {
       statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
     }
     let changed = created;
+    // Run after every ALTER: DuckDB refuses to commit an ALTER TABLE that follows an UPDATE of the
+    // same table in one transaction ("another transaction has altered this table").
+    const respell: string[] = [];
     for (const c of schema.columns) {
       const old = known.find((k) => k.name === c.name);
       if (!old) {
@@ -259,13 +262,14 @@ export class SqlHistoryStore implements HistoryStore {
           schema.primaryKeys[0] === c.name &&
           !NUMBER_KEY_KINDS.has(c.kind)
         )
-          statements.push(
+          respell.push(
             `UPDATE ${hist} SET _tt_key = '["' || substr(_tt_key, 2, length(_tt_key) - 2) || '"]'` +
               ` WHERE _tt_key NOT LIKE '["%' AND _tt_key <> '[null]'`,
           );
       }
     }
     if (!changed) return known;
+    statements.push(...respell);
     await d.begin();
     try {
       // Every statement is IF NOT EXISTS or rewrites the same catalog rows: a process that made
