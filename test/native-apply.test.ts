@@ -227,6 +227,64 @@ describe('apply: DuckDB reading change files itself', () => {
     assert.deepEqual(native, read);
   });
 
+  it('reads whole numbers into a history column that became text (INT widened to BIGINT)', async () => {
+    const narrow = schema(
+      'widened',
+      [
+        ['id', 'int'],
+        ['n', 'int'],
+        ['y', 'year'],
+      ],
+      ['id'],
+    );
+    const wide = schema(
+      'widened',
+      [
+        ['id', 'bigint'],
+        ['n', 'bigint unsigned'],
+        ['y', 'bigint'],
+      ],
+      ['id'],
+    );
+    const { dir, registry, paths } = await bucket('widened', [
+      {
+        schema: narrow,
+        events: [
+          binlogEvent(narrow, { id: 1, n: -7, y: 2024 }),
+          binlogEvent(narrow, { id: 2, n: 0, y: null }),
+        ],
+      },
+      {
+        schema: wide,
+        events: [
+          binlogEvent(wide, { id: 1n, n: 18446744073709551615n, y: 0n }, { changeType: 'UPDATE-INSERT' }),
+          binlogEvent(wide, { id: 2n, n: null, y: 7n }, { changeType: 'DELETE' }),
+          binlogEvent(wide, { id: -3n, n: 10n, y: -1n }),
+        ],
+      },
+    ]);
+    // File by file: a batch holds one schema per table.
+    const a = join(root, 'widened-native.duckdb');
+    {
+      await using store = await DuckdbStore.open(a);
+      for (const p of paths) {
+        const r = await store.applyChangeFiles([{ path: p, name: p.slice(dir.length + 1) }], (k) =>
+          registry.get(k),
+        );
+        assert.equal(r.applied ? 'applied' : r.reason, 'applied');
+      }
+    }
+    const b = join(root, 'widened-read.duckdb');
+    {
+      await using store = await DuckdbStore.open(b);
+      for (const p of paths) await applyReadFiles([p], options(store, dir));
+    }
+    const read = await historyOf(b);
+    assert.equal(read.filter((l) => !l.startsWith('applied')).length, 5);
+    assert.ok(read.some((l) => l.includes('"18446744073709551615"')));
+    assert.deepEqual(await historyOf(a), read);
+  });
+
   it('stores a change found in two files once, and skips files the store has', async () => {
     const shared = [1, 2, 3].map((i) => binlogEvent(ALL, full(i, 'k'), { logPosition: 50_000 + i }));
     const { dir, registry, paths } = await bucket('twice', [

@@ -90,6 +90,12 @@ export function prescanRefusal(row: PrescanRow, schema: TableSchema | undefined)
 
 /** Kinds whose change-file text is stored as it is when the history column is text. */
 const TEXT_KINDS = new Set(['date', 'datetime', 'timestamp', 'time', 'enum', 'set', 'json', 'string']);
+/**
+ * Whole-number kinds read into a history column that is text (the column's type changed, INT to
+ * BIGINT say): the text is the canonical digits JavaScript writes (String of the number), which
+ * a guard checks ('007' would be stored as 7 by JavaScript, so such a line is not read here).
+ */
+const DIGIT_KINDS = new Set(['int', 'year', 'bigint']);
 
 /**
  * Why a table's batch cannot take the native path given its history columns, or null. A column
@@ -102,7 +108,10 @@ export function columnsRefusal(schema: TableSchema, history: readonly ColumnSche
     const c = byName.get(h.name);
     if (!c) continue;
     if (c.kind === 'decimal' && duckdbType(c) === 'VARCHAR') return `${c.name}: DECIMAL wider than 38 digits`;
-    if (duckdbType(h) !== duckdbType(c) && !(duckdbType(h) === 'VARCHAR' && TEXT_KINDS.has(c.kind)))
+    if (
+      duckdbType(h) !== duckdbType(c) &&
+      !(duckdbType(h) === 'VARCHAR' && (TEXT_KINDS.has(c.kind) || DIGIT_KINDS.has(c.kind)))
+    )
       return `${c.name}: its history column changed type`;
   }
   for (const k of schema.primaryKeys) {
@@ -255,6 +264,13 @@ export function nativeSelect(
     `p IS NOT NULL AND list_has_all([${schema.columns.map((c) => lit(c.name)).join(', ')}]::VARCHAR[], map_keys(p))`,
     ...[...values.values()].map((v) => v.guard),
   ];
+  for (const h of history) {
+    const c = byName.get(h.name);
+    if (c && duckdbType(h) === 'VARCHAR' && DIGIT_KINDS.has(c.kind))
+      guards.push(
+        `${slot.get(c.name)!} IS NULL OR regexp_full_match(${slot.get(c.name)!}, '"?(0|-?[1-9][0-9]*)"?')`,
+      );
+  }
   const keyParts = schema.primaryKeys.map((k) => keyPart(byName.get(k)!, slot.get(k)!));
   guards.push(...keyParts.map((k) => k.guard));
   const key =
