@@ -311,8 +311,11 @@ export class DuckdbStore extends SqlHistoryStore {
         events += n;
         perTable.set(p.id, (perTable.get(p.id) ?? 0) + n);
       }
-      for (const f of files)
-        if (!skipped.has(f.name)) await this.markApplied(f.name, perFile.get(f.path) ?? 0);
+      await this.markApplied(
+        files
+          .filter((f) => !skipped.has(f.name))
+          .map((f) => ({ file: f.name, versions: perFile.get(f.path) ?? 0 })),
+      );
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);

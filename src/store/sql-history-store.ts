@@ -179,14 +179,21 @@ export class SqlHistoryStore implements HistoryStore {
     return this.#ensureTable(schema);
   }
 
-  /** Records a file as applied (inside the caller's transaction), with its number of versions. */
-  protected async markApplied(file: string, versions: number): Promise<void> {
+  /**
+   * Records files as applied (inside the caller's transaction), with their numbers of versions:
+   * one statement for up to 200 files (a statement a file was the largest cost of applying many
+   * small files).
+   */
+  protected async markApplied(files: readonly { file: string; versions: number }[]): Promise<void> {
     const d = this.dialect;
-    // Another worker may have applied the same file meanwhile: its marker is skipped here.
-    await d.rows(
-      `INSERT INTO ${this.#meta('applied_files')} VALUES ($1, $2, ${d.now})${d.skipExistingKey ? ` ${d.skipExistingKey}` : ''}`,
-      [file, versions],
-    );
+    for (let i = 0; i < files.length; i += 200) {
+      const part = files.slice(i, i + 200);
+      // Another worker may have applied the same file meanwhile: its marker is skipped here.
+      await d.rows(
+        `INSERT INTO ${this.#meta('applied_files')} VALUES ${part.map((_, j) => `($${2 * j + 1}, $${2 * j + 2}, ${d.now})`).join(', ')}${d.skipExistingKey ? ` ${d.skipExistingKey}` : ''}`,
+        part.flatMap((f) => [f.file, f.versions]),
+      );
+    }
   }
 
   async schemaOf(database: string, table: string): Promise<TableSchema | null> {
@@ -369,8 +376,9 @@ export class SqlHistoryStore implements HistoryStore {
       }
       // Another worker may have applied a file meanwhile: its versions were skipped above (same
       // ids), and markApplied skips its marker.
-      for (const { file, events } of files.filter((f) => !known.has(f.file)))
-        await this.markApplied(file, events.length);
+      await this.markApplied(
+        files.filter((f) => !known.has(f.file)).map((f) => ({ file: f.file, versions: f.events.length })),
+      );
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);
