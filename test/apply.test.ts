@@ -204,6 +204,20 @@ for (const kind of ['duckdb', 'postgres'] as const) {
           (await store.history('w', 't', { id: '5' })).map((v) => v.op),
           ['INSERT', 'UPDATE-INSERT'],
         );
+        // A file captured before the widening and applied after it (workers apply files in any
+        // order): its versions join the same records.
+        await store.applyFile('late-int.jsonl', [
+          change(0, 'INSERT', { id: 8, v: 'd', n: 6 }, int),
+          change(7, 'DELETE', { id: 8, v: 'd', n: 6 }, int),
+          change(8, 'UPDATE-INSERT', { id: 5, v: 'a3', n: 7 }, int),
+        ]);
+        assert.deepEqual(
+          (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v]),
+          [
+            ['5', 'a3'],
+            ['7', 'c'],
+          ],
+        );
         // Later files of the new type change nothing more in the history's table: it once
         // rewrote the catalog and the views and scanned the whole history at every batch.
         const statements = spyOnStatements(store);

@@ -187,7 +187,7 @@ function payloadValue(c: ColumnSchema, raw: string, json: string): { guard: stri
  * snapshot row's version id (src/core/version-id.ts: 'n' and the digits of a number, 's' and a
  * text, 'x' and hex bytes, U+0001 for null), and its guard.
  */
-function keyPart(c: ColumnSchema, raw: string): { text: string; id: string; guard: string } {
+function keyPart(c: ColumnSchema, raw: string, asText = false): { text: string; id: string; guard: string } {
   const unquoted = `trim(${raw}, '"')`;
   const part = (text: string, id: string, guard = 'true') => ({
     text: `CASE WHEN ${raw} IS NULL THEN 'null' ELSE ${text} END`,
@@ -201,7 +201,8 @@ function keyPart(c: ColumnSchema, raw: string): { text: string; id: string; guar
     case 'bit': {
       // Canonical digits only ('007' is a fine value, but JavaScript would key it as 7).
       const guard = `regexp_full_match(${raw}, '"?(0|-?[1-9][0-9]*)"?')`;
-      return c.kind === 'int' || c.kind === 'year'
+      // A number, but a string where the history's key column is text (history-columns.ts textKey).
+      return (c.kind === 'int' || c.kind === 'year') && !asText
         ? part(unquoted, `'n' || ${unquoted}`, guard)
         : part(`'"' || ${unquoted} || '"'`, `'n' || ${unquoted}`, guard);
     }
@@ -271,7 +272,11 @@ export function nativeSelect(
         `${slot.get(c.name)!} IS NULL OR regexp_full_match(${slot.get(c.name)!}, '"?(0|-?[1-9][0-9]*)"?')`,
       );
   }
-  const keyParts = schema.primaryKeys.map((k) => keyPart(byName.get(k)!, slot.get(k)!));
+  // A one-column key whose history column is text is spelled as a string (textKey).
+  const textKeyColumn =
+    schema.primaryKeys.length === 1 &&
+    history.some((h) => h.name === schema.primaryKeys[0] && duckdbType(h) === 'VARCHAR');
+  const keyParts = schema.primaryKeys.map((k) => keyPart(byName.get(k)!, slot.get(k)!, textKeyColumn));
   guards.push(...keyParts.map((k) => k.guard));
   const key =
     schema.primaryKeys.length === 0

@@ -49,6 +49,17 @@ export function keyTextOfRow(
   );
 }
 
+/**
+ * The `_tt_key` of a one-column key whose history column is text (its type changed): always a
+ * JSON string, whatever the file's type spells: `[5]` becomes `["5"]`. An INT key widened to
+ * BIGINT (or a BIGINT narrowed to INT, a text key changed to a number) then keeps one key text
+ * per record, also for a file of the old type applied after the change (docs/history-tables.md).
+ */
+export function textKey(key: string | null): string | null {
+  if (key === null || key === '[null]' || key.startsWith('["')) return key;
+  return `["${key.slice(1, -1)}"]`;
+}
+
 /** When a version counts as committed: the commit time, or (Datastream files) the source time. */
 export function commitMicros(event: ChangeEvent): number {
   return event.commitTimestampUs ?? event.sourceTimestampMs * 1000;

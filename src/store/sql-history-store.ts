@@ -18,7 +18,7 @@ import {
   type Row,
   type TableSchema,
 } from '../core/index.ts';
-import { needsRaw, versionRow } from './history-columns.ts';
+import { needsRaw, textKey, versionRow } from './history-columns.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
 import type {
   AsOfOptions,
@@ -65,9 +65,6 @@ export const META_TYPES: readonly (readonly [string, string])[] = [
  * The last version of each key (or of each keyless row), in `t__history`, optionally up to a time,
  * deleted ones left out. A dialect may select the same rows by a faster plan (SqlDialect.lastVersions).
  */
-/** Kinds whose values a record's key text (`_tt_key`) spells as JSON numbers (encodeValue). */
-const NUMBER_KEY_KINDS: ReadonlySet<string> = new Set(['int', 'year', 'float', 'double']);
-
 export function lastVersions(hist: string, where: string): string {
   return `SELECT * FROM (
       SELECT h.*, row_number() OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position DESC) AS _tt_rank
@@ -262,13 +259,10 @@ export class SqlHistoryStore implements HistoryStore {
         changed = true;
         // The key's text spells an INT as a JSON number and a BIGINT as a string: after INT was
         // widened to BIGINT, the same record got a second key ([5], then ["5"]), kept its old
-        // last version beside the new one and never saw its deletion. Earlier versions are
-        // spelled the new way (a one-column key; composite keys are not re-spelled yet).
-        if (
-          schema.primaryKeys.length === 1 &&
-          schema.primaryKeys[0] === c.name &&
-          !NUMBER_KEY_KINDS.has(c.kind)
-        )
+        // last version beside the new one and never saw its deletion. A key column that is text
+        // is spelled as a string from now on (textKey, also for files of the old type), and the
+        // earlier versions are re-spelled here (a one-column key; composite keys are not yet).
+        if (schema.primaryKeys.length === 1 && schema.primaryKeys[0] === c.name)
           respell.push(
             `UPDATE ${hist} SET _tt_key = '["' || substr(_tt_key, 2, length(_tt_key) - 2) || '"]'` +
               ` WHERE _tt_key NOT LIKE '["%' AND _tt_key <> '[null]'`,
@@ -399,10 +393,14 @@ export class SqlHistoryStore implements HistoryStore {
     const now = isoFromMicros(Date.now() * 1000);
     // The columns of each schema by name, made once per schema rather than once per event.
     const columnsOf = new Map<TableSchema, Map<string, ColumnSchema>>();
+    // Key columns that are text in the history: their key is spelled as a string (textKey).
+    const textColumns = new Set(columns.filter((c) => d.columnType(c) === d.textType).map((c) => c.name));
     for (const { event, schema: s, file } of items) {
       let byName = columnsOf.get(s);
       if (!byName) columnsOf.set(s, (byName = new Map(s.columns.map((c) => [c.name, c]))));
       const v = versionRow(event, byName);
+      const key =
+        event.primaryKeys.length === 1 && textColumns.has(event.primaryKeys[0]!) ? textKey(v.key) : v.key;
       const raw: Record<string, string> = {};
       const row: (string | null)[] = [];
       for (const c of columns) {
@@ -418,7 +416,7 @@ export class SqlHistoryStore implements HistoryStore {
       }
       row.push(
         v.versionId,
-        v.key,
+        key,
         v.op,
         String(v.deleted),
         isoFromMicros(v.commitMicros),
