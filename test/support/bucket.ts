@@ -46,14 +46,20 @@ export async function bucketEvents(
   return { events, raw, deadLetters };
 }
 
-/** Waits (polling the checkpoint file, no fixed sleeps) until capture has passed `position`. */
+/**
+ * Waits (polling the checkpoint file, no fixed sleeps) until capture has passed `position`. With
+ * `whileMoving`, the timeout counts from the checkpoint's last move: a capture that is slow but
+ * moving is waited for, one that stopped fails (the fault suite's catch-up after its faults).
+ */
 export async function waitForCheckpoint(
   dataDir: string,
   target: { logFile: string; logPosition: number },
   timeoutMs = 30_000,
+  options: { whileMoving?: boolean } = {},
 ): Promise<void> {
   const path = join(dataDir, 'capture', 'checkpoint.json');
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
+  let last = '';
   for (;;) {
     try {
       const cp = JSON.parse(await readFile(path, 'utf8')) as { logFile: string; logPosition: number };
@@ -62,11 +68,17 @@ export async function waitForCheckpoint(
         (cp.logFile === target.logFile && cp.logPosition >= target.logPosition)
       )
         return;
+      const at = `${cp.logFile}:${cp.logPosition}`;
+      if (options.whileMoving && at !== last) deadline = Date.now() + timeoutMs;
+      last = at;
     } catch {
       // not written yet
     }
     if (Date.now() > deadline)
-      throw new Error(`capture did not reach ${target.logFile}:${target.logPosition} in ${timeoutMs} ms`);
+      throw new Error(
+        `capture did not reach ${target.logFile}:${target.logPosition} in ${timeoutMs} ms` +
+          (options.whileMoving ? ` without moving (at ${last || 'no checkpoint'})` : ''),
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The fault suite's workload: three tables (one with every column type, one with a composite key,
  * one with a text key), and a seeded stream of transactions — inserts, updates, key changes,
- * deletes, multi-statement transactions, rollbacks, one TRUNCATE and one ALTER TABLE ADD COLUMN —
+ * deletes, multi-statement transactions, rollbacks, one TRUNCATE, one ALTER TABLE ADD COLUMN and
+ * one key widened from INT to BIGINT —
  * that counts the versions each committed transaction must produce.
  */
 import type { Connection } from 'mysql2/promise';
@@ -42,6 +43,7 @@ export class TortureWorkload {
   rollbacks = 0;
   truncated = false;
   altered = false;
+  widened = false;
 
   constructor(random: () => number) {
     this.#random = random;
@@ -192,7 +194,8 @@ export class TortureWorkload {
 
   /**
    * One transaction: mostly a single autocommitted statement, sometimes several in BEGIN…COMMIT,
-   * sometimes rolled back (no trace), once a TRUNCATE and once an ALTER TABLE ADD COLUMN.
+   * sometimes rolled back (no trace), once a TRUNCATE, once a key widened to BIGINT and once an
+   * ALTER TABLE ADD COLUMN.
    */
   async transaction(conn: Connection, progress: number): Promise<void> {
     if (!this.truncated && progress >= 0.4) {
@@ -204,6 +207,12 @@ export class TortureWorkload {
       this.changes += rows;
       this.#keys.strkey = new Map();
       this.transactions++;
+      return;
+    }
+    if (!this.widened && progress >= 0.5) {
+      // The key widened from INT to BIGINT (rows unchanged): every record must keep one key.
+      await conn.query('ALTER TABLE tt.all_types MODIFY id BIGINT NOT NULL');
+      this.widened = true;
       return;
     }
     if (!this.altered && progress >= 0.6) {
