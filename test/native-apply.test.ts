@@ -289,7 +289,14 @@ describe('apply: DuckDB reading change files itself', () => {
     assert.ok(read.some((l) => l.includes('"18446744073709551615"')));
     // Every version's key is the string form, the first file's re-spelled, the last one's read so.
     const keys = read.filter((l) => !l.startsWith('applied')).map((l) => /"\[[^\]]*\]"/.exec(l)?.[0]);
-    assert.deepEqual(keys.sort(), ['"[\\"-3\\"]"', '"[\\"1\\"]"', '"[\\"1\\"]"', '"[\\"1\\"]"', '"[\\"2\\"]"', '"[\\"2\\"]"']);
+    assert.deepEqual(keys.sort(), [
+      '"[\\"-3\\"]"',
+      '"[\\"1\\"]"',
+      '"[\\"1\\"]"',
+      '"[\\"1\\"]"',
+      '"[\\"2\\"]"',
+      '"[\\"2\\"]"',
+    ]);
     assert.deepEqual(await historyOf(a), read);
   });
 
