@@ -97,6 +97,9 @@ const TEXT_KINDS = new Set(['date', 'datetime', 'timestamp', 'time', 'enum', 'se
  */
 const DIGIT_KINDS = new Set(['int', 'year', 'bigint']);
 
+/** A whole number's JSON text in the canonical digits JavaScript writes ('007' and '-0' fail). */
+const canonicalDigits = (raw: string) => `regexp_full_match(${raw}, '"?(0|-?[1-9][0-9]*)"?')`;
+
 /**
  * Why a table's batch cannot take the native path given its history columns, or null. A column
  * whose history type differs from the file's (a type change made it text) is taken only when the
@@ -200,7 +203,7 @@ function keyPart(c: ColumnSchema, raw: string, asText = false): { text: string; 
     case 'bigint':
     case 'bit': {
       // Canonical digits only ('007' is a fine value, but JavaScript would key it as 7).
-      const guard = `regexp_full_match(${raw}, '"?(0|-?[1-9][0-9]*)"?')`;
+      const guard = canonicalDigits(raw);
       // A number, but a string where the history's key column is text (history-columns.ts textKey).
       return (c.kind === 'int' || c.kind === 'year') && !asText
         ? part(unquoted, `'n' || ${unquoted}`, guard)
@@ -267,10 +270,10 @@ export function nativeSelect(
   ];
   for (const h of history) {
     const c = byName.get(h.name);
-    if (c && duckdbType(h) === 'VARCHAR' && DIGIT_KINDS.has(c.kind))
-      guards.push(
-        `${slot.get(c.name)!} IS NULL OR regexp_full_match(${slot.get(c.name)!}, '"?(0|-?[1-9][0-9]*)"?')`,
-      );
+    if (c && duckdbType(h) === 'VARCHAR' && DIGIT_KINDS.has(c.kind)) {
+      const raw = slot.get(c.name)!;
+      guards.push(`${raw} IS NULL OR ${canonicalDigits(raw)}`);
+    }
   }
   // A one-column key whose history column is text is spelled as a string (textKey).
   const textKeyColumn =
