@@ -145,90 +145,102 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         );
       });
 
-      it('a key column widened from INT to BIGINT keeps one record per key', async () => {
-        // The key's text spells an INT as a number and a BIGINT as a string ([5], ["5"]).
-        await using store = await openStore('widened');
-        const schemaOf = (idType: string): TableSchema => ({
-          database: 'w',
-          table: 't',
-          primaryKeys: ['id'],
-          // `n` changes type with the key: DuckDB takes no ALTER after the key's re-spelling UPDATE.
-          columns: [
-            columnFromSqlType('id', idType),
-            columnFromSqlType('v', 'varchar(8)'),
-            columnFromSqlType('n', idType),
-          ],
-        });
-        const change = (
-          i: number,
-          changeType: 'INSERT' | 'UPDATE-INSERT' | 'DELETE',
-          payload: Row,
-          schema: TableSchema,
-        ) => ({
-          event: {
+      // A composite key too: its part after a string that holds a comma, quotes and a backslash.
+      for (const composite of [false, true])
+        it(`a key column widened from INT to BIGINT keeps one record per key (${composite ? 'composite key' : 'one-column key'})`, async () => {
+          // The key's text spells an INT as a number and a BIGINT as a string ([5], ["5"]).
+          await using store = await openStore(composite ? 'widened2' : 'widened');
+          const region = 'a,"]\\b';
+          const primaryKeys = composite ? ['region', 'id'] : ['id'];
+          const schemaOf = (idType: string): TableSchema => ({
             database: 'w',
             table: 't',
-            changeType,
-            readMethod: 'mysql-cdc-binlog',
-            position: { snapshot: false, logFile: 'b.000001', logPosition: 100 + i, rowIndex: 0, gtid: null },
-            commitTimestampUs: Date.UTC(2026, 0, 1) * 1000 + i * 1_000_000,
-            sourceTimestampMs: Date.UTC(2026, 0, 1) + i * 1000,
-            readTimestampMs: 0,
-            primaryKeys: ['id'],
-            schemaKey: '',
-            payload,
-            before: null,
-            snapshotId: null,
-            uuid: String(i),
-            streamName: 't',
-          } satisfies ChangeEvent,
-          schema,
+            primaryKeys,
+            // `n` changes type with the key: DuckDB takes no ALTER after the key's re-spelling UPDATE.
+            columns: [
+              ...(composite ? [columnFromSqlType('region', 'varchar(8)')] : []),
+              columnFromSqlType('id', idType),
+              columnFromSqlType('v', 'varchar(8)'),
+              columnFromSqlType('n', idType),
+            ],
+          });
+          const change = (
+            i: number,
+            changeType: 'INSERT' | 'UPDATE-INSERT' | 'DELETE',
+            values: Row,
+            schema: TableSchema,
+          ) => ({
+            event: {
+              database: 'w',
+              table: 't',
+              changeType,
+              readMethod: 'mysql-cdc-binlog',
+              position: {
+                snapshot: false,
+                logFile: 'b.000001',
+                logPosition: 100 + i,
+                rowIndex: 0,
+                gtid: null,
+              },
+              commitTimestampUs: Date.UTC(2026, 0, 1) * 1000 + i * 1_000_000,
+              sourceTimestampMs: Date.UTC(2026, 0, 1) + i * 1000,
+              readTimestampMs: 0,
+              primaryKeys,
+              schemaKey: '',
+              payload: composite ? { region, ...values } : values,
+              before: null,
+              snapshotId: null,
+              uuid: String(i),
+              streamName: 't',
+            } satisfies ChangeEvent,
+            schema,
+          });
+          const keyOf = (id: string): Row => (composite ? { region, id } : { id });
+          const int = schemaOf('int');
+          const big = schemaOf('bigint');
+          await store.applyFile('before.jsonl', [
+            change(1, 'INSERT', { id: 5, v: 'a', n: 1 }, int),
+            change(2, 'INSERT', { id: 6, v: 'b', n: 2 }, int),
+          ]);
+          await store.applyFile('after.jsonl', [
+            change(3, 'UPDATE-INSERT', { id: 5n, v: 'a2', n: 3n }, big),
+            change(4, 'DELETE', { id: 6n, v: 'b', n: 2n }, big),
+            change(5, 'INSERT', { id: 7n, v: 'c', n: 4n }, big),
+          ]);
+          const now = (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v, String(r.n)]);
+          assert.deepEqual(now, [
+            ['5', 'a2', '3'],
+            ['7', 'c', '4'],
+          ]);
+          assert.deepEqual(
+            (await store.history('w', 't', keyOf('5'))).map((v) => v.op),
+            ['INSERT', 'UPDATE-INSERT'],
+          );
+          // A file captured before the widening and applied after it (workers apply files in any
+          // order): its versions join the same records.
+          await store.applyFile('late-int.jsonl', [
+            change(0, 'INSERT', { id: 8, v: 'd', n: 6 }, int),
+            change(7, 'DELETE', { id: 8, v: 'd', n: 6 }, int),
+            change(8, 'UPDATE-INSERT', { id: 5, v: 'a3', n: 7 }, int),
+          ]);
+          assert.deepEqual(
+            (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v]),
+            [
+              ['5', 'a3'],
+              ['7', 'c'],
+            ],
+          );
+          // Later files of the new type change nothing more in the history's table: it once
+          // rewrote the catalog and the views and scanned the whole history at every batch.
+          const statements = spyOnStatements(store);
+          await store.applyFile('later.jsonl', [change(6, 'UPDATE-INSERT', { id: 7n, v: 'c2', n: 5n }, big)]);
+          const schemaWork = statements.filter(
+            (sql) =>
+              /\b(ALTER|UPDATE|CREATE|DROP)\b|_tabletime.*columns/i.test(sql) && !sql.includes('_tt_staging'),
+          );
+          assert.deepEqual(schemaWork, []);
+          assert.ok(statements.length > 0, "the spy sees the store's statements");
         });
-        const int = schemaOf('int');
-        const big = schemaOf('bigint');
-        await store.applyFile('before.jsonl', [
-          change(1, 'INSERT', { id: 5, v: 'a', n: 1 }, int),
-          change(2, 'INSERT', { id: 6, v: 'b', n: 2 }, int),
-        ]);
-        await store.applyFile('after.jsonl', [
-          change(3, 'UPDATE-INSERT', { id: 5n, v: 'a2', n: 3n }, big),
-          change(4, 'DELETE', { id: 6n, v: 'b', n: 2n }, big),
-          change(5, 'INSERT', { id: 7n, v: 'c', n: 4n }, big),
-        ]);
-        const now = (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v, String(r.n)]);
-        assert.deepEqual(now, [
-          ['5', 'a2', '3'],
-          ['7', 'c', '4'],
-        ]);
-        assert.deepEqual(
-          (await store.history('w', 't', { id: '5' })).map((v) => v.op),
-          ['INSERT', 'UPDATE-INSERT'],
-        );
-        // A file captured before the widening and applied after it (workers apply files in any
-        // order): its versions join the same records.
-        await store.applyFile('late-int.jsonl', [
-          change(0, 'INSERT', { id: 8, v: 'd', n: 6 }, int),
-          change(7, 'DELETE', { id: 8, v: 'd', n: 6 }, int),
-          change(8, 'UPDATE-INSERT', { id: 5, v: 'a3', n: 7 }, int),
-        ]);
-        assert.deepEqual(
-          (await store.asOf('w', 't', null)).map((r) => [String(r.id), r.v]),
-          [
-            ['5', 'a3'],
-            ['7', 'c'],
-          ],
-        );
-        // Later files of the new type change nothing more in the history's table: it once
-        // rewrote the catalog and the views and scanned the whole history at every batch.
-        const statements = spyOnStatements(store);
-        await store.applyFile('later.jsonl', [change(6, 'UPDATE-INSERT', { id: 7n, v: 'c2', n: 5n }, big)]);
-        const schemaWork = statements.filter(
-          (sql) =>
-            /\b(ALTER|UPDATE|CREATE|DROP)\b|_tabletime.*columns/i.test(sql) && !sql.includes('_tt_staging'),
-        );
-        assert.deepEqual(schemaWork, []);
-        assert.ok(statements.length > 0, "the spy sees the store's statements");
-      });
 
       it('as-of pages by key and counts; diff reads only what changed and equals comparing two as-ofs', async () => {
         await using store = await openStore('paging');

@@ -275,11 +275,14 @@ export function nativeSelect(
       guards.push(`${raw} IS NULL OR ${canonicalDigits(raw)}`);
     }
   }
-  // A one-column key whose history column is text is spelled as a string (textKey).
-  const textKeyColumn =
-    schema.primaryKeys.length === 1 &&
-    history.some((h) => h.name === schema.primaryKeys[0] && duckdbType(h) === 'VARCHAR');
-  const keyParts = schema.primaryKeys.map((k) => keyPart(byName.get(k)!, slot.get(k)!, textKeyColumn));
+  // A key column whose history column is text is spelled as a string (textKey).
+  const keyParts = schema.primaryKeys.map((k) =>
+    keyPart(
+      byName.get(k)!,
+      slot.get(k)!,
+      history.some((h) => h.name === k && duckdbType(h) === 'VARCHAR'),
+    ),
+  );
   guards.push(...keyParts.map((k) => k.guard));
   const key =
     schema.primaryKeys.length === 0

@@ -49,16 +49,49 @@ export function keyTextOfRow(
   );
 }
 
+/** One element of a `_tt_key` array as JSON.stringify writes it: a string, or a number, null, true. */
+const KEY_ELEMENT = String.raw`(?:"(?:[^"\\]|\\.)*"|[^,"\[\]]*)`;
+
 /**
- * The `_tt_key` of a one-column key whose history column is text (its type changed): always a
- * JSON string, whatever the file's type spells: `[5]` becomes `["5"]`. An INT key widened to
- * BIGINT (or a BIGINT narrowed to INT, a text key changed to a number) then keeps one key text
- * per record, also for a file of the old type applied after the change (docs/history-tables.md).
+ * The pattern that finds part `i` of a `_tt_key` when that part is a JSON number, with the
+ * replacement (`$1`-style references written by `ref`) that makes it a string: `[5,"a"]` becomes
+ * `["5","a"]`. The same pattern runs in JavaScript (textKey) and, when a key column's type
+ * changes, in the store's SQL (RE2 in DuckDB, PostgreSQL's regular expressions), so that both
+ * spell a key alike.
  */
-export function textKey(key: string | null): string | null {
-  if (key === null || key === '[null]' || key.startsWith('["')) return key;
-  return `["${key.slice(1, -1)}"]`;
+export function numberKeyPart(
+  i: number,
+  ref: (group: number) => string,
+): { pattern: string; replacement: string } {
+  return {
+    pattern: String.raw`^\[(${`${KEY_ELEMENT},`.repeat(i)})(-?[0-9][-+.0-9eE]*)([,\]])`,
+    replacement: `[${ref(1)}"${ref(2)}"${ref(3)}`,
+  };
 }
+
+const jsPatterns: { pattern: RegExp; replacement: string }[] = [];
+
+/**
+ * The `_tt_key` of a record whose key columns at `parts` are text in the history (their type
+ * changed): those parts are always JSON strings, whatever the file's type spells: `[5]` becomes
+ * `["5"]`. An INT key widened to BIGINT (or a BIGINT narrowed to INT, a text key changed to a
+ * number) then keeps one key text per record, also for a file of the old type applied after the
+ * change (docs/history-tables.md). `parts`: the key's positions whose file type writes a number.
+ */
+export function textKey(key: string | null, parts: readonly number[]): string | null {
+  if (key === null) return key;
+  let out = key;
+  for (const i of parts) {
+    const p = (jsPatterns[i] ??= ((q) => ({ pattern: new RegExp(q.pattern), replacement: q.replacement }))(
+      numberKeyPart(i, (g) => `$${g}`),
+    ));
+    out = out.replace(p.pattern, p.replacement);
+  }
+  return out;
+}
+
+/** Column kinds whose values a change file (and `_tt_key`) writes as JSON numbers. */
+export const NUMBER_KINDS: ReadonlySet<string> = new Set(['int', 'year', 'float', 'double']);
 
 /** When a version counts as committed: the commit time, or (Datastream files) the source time. */
 export function commitMicros(event: ChangeEvent): number {

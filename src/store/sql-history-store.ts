@@ -18,7 +18,7 @@ import {
   type Row,
   type TableSchema,
 } from '../core/index.ts';
-import { needsRaw, textKey, versionRow } from './history-columns.ts';
+import { NUMBER_KINDS, needsRaw, numberKeyPart, textKey, versionRow } from './history-columns.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
 import type {
   AsOfOptions,
@@ -239,7 +239,7 @@ export class SqlHistoryStore implements HistoryStore {
     let changed = created;
     // Run after every ALTER: DuckDB refuses to commit an ALTER TABLE that follows an UPDATE of the
     // same table in one transaction ("another transaction has altered this table").
-    const respell: string[] = [];
+    const respell: [string, SqlParam[]][] = [];
     for (const c of schema.columns) {
       const old = known.find((k) => k.name === c.name);
       if (!old) {
@@ -260,23 +260,27 @@ export class SqlHistoryStore implements HistoryStore {
         // The key's text spells an INT as a JSON number and a BIGINT as a string: after INT was
         // widened to BIGINT, the same record got a second key ([5], then ["5"]), kept its old
         // last version beside the new one and never saw its deletion. A key column that is text
-        // is spelled as a string from now on (textKey, also for files of the old type), and the
-        // earlier versions are re-spelled here (a one-column key; composite keys are not yet).
-        if (schema.primaryKeys.length === 1 && schema.primaryKeys[0] === c.name)
-          respell.push(
-            `UPDATE ${hist} SET _tt_key = '["' || substr(_tt_key, 2, length(_tt_key) - 2) || '"]'` +
-              ` WHERE _tt_key NOT LIKE '["%' AND _tt_key <> '[null]'`,
-          );
+        // is spelled as a string from then on (textKey, also for files of the old type), and the
+        // earlier versions are re-spelled here, by the pattern textKey uses.
+        const part = schema.primaryKeys.indexOf(c.name);
+        if (part >= 0) {
+          const { pattern, replacement } = numberKeyPart(part, (g) => `\\${g}`);
+          const respelled = `regexp_replace(_tt_key, $1, $2)`;
+          respell.push([
+            `UPDATE ${hist} SET _tt_key = ${respelled} WHERE _tt_key <> ${respelled}`,
+            [pattern, replacement],
+          ]);
+        }
       }
     }
     if (!changed) return known;
-    statements.push(...respell);
     await d.begin();
     try {
       // Every statement is IF NOT EXISTS or rewrites the same catalog rows: a process that made
       // the same change while this one waited for the lock leaves nothing to fail on.
       await d.lockSchemaChanges?.();
       for (const sql of statements) await d.run(sql);
+      for (const [sql, params] of respell) await d.change(sql, params);
       await d.rows(`DELETE FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2`, [
         schema.database,
         schema.table,
@@ -395,12 +399,20 @@ export class SqlHistoryStore implements HistoryStore {
     const columnsOf = new Map<TableSchema, Map<string, ColumnSchema>>();
     // Key columns that are text in the history: their key is spelled as a string (textKey).
     const textColumns = new Set(columns.filter((c) => d.columnType(c) === d.textType).map((c) => c.name));
+    const textPartsOf = new Map<TableSchema, number[]>();
     for (const { event, schema: s, file } of items) {
       let byName = columnsOf.get(s);
       if (!byName) columnsOf.set(s, (byName = new Map(s.columns.map((c) => [c.name, c]))));
+      let textParts = textPartsOf.get(s);
+      if (!textParts) {
+        const m = byName;
+        textParts = s.primaryKeys.flatMap((k, i) =>
+          textColumns.has(k) && NUMBER_KINDS.has(m.get(k)?.kind ?? '') ? [i] : [],
+        );
+        textPartsOf.set(s, textParts);
+      }
       const v = versionRow(event, byName);
-      const key =
-        event.primaryKeys.length === 1 && textColumns.has(event.primaryKeys[0]!) ? textKey(v.key) : v.key;
+      const key = textParts.length > 0 ? textKey(v.key, textParts) : v.key;
       const raw: Record<string, string> = {};
       const row: (string | null)[] = [];
       for (const c of columns) {
