@@ -1,6 +1,6 @@
 /** `tabletime apply` and `tabletime query` as a user runs them, on real Datastream files in a data dir. */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -154,5 +154,25 @@ describe('apply and query commands', () => {
         return true;
       },
     );
+  });
+
+  it('a data dir without a history is a clear one-line error, and no empty history is made there', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'tabletime-nohistory-'));
+    try {
+      await assert.rejects(
+        runTabletime(['query', 'tables', '--data-dir', empty]),
+        (err: { code: number; stderr: string }) => {
+          assert.equal(err.code, 2);
+          assert.equal(
+            err.stderr.trim(),
+            `tabletime: NO_HISTORY: there is no history at ${join(empty, 'history.duckdb')}: give the --data-dir that \`tabletime run\` or \`apply\` writes to (or --store)`,
+          );
+          return true;
+        },
+      );
+      assert.deepEqual(await readdir(empty), []);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
   });
 });

@@ -137,7 +137,7 @@ export async function queryCommand(
     if (forwarded.error) throw answeredError(forwarded.error);
     return forwarded.exitCode;
   }
-  await using store = await openStore(resolve(opts.dataDir), opts.store);
+  await using store = await openStore(resolve(opts.dataDir), opts.store, { existing: true });
   return await answerQuery(store, what, table, opts, out);
 }
 

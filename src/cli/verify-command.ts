@@ -81,7 +81,7 @@ export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.Writ
     };
     const running = opts.store ? null : await runningHistorySide(dataDir);
     if (running) return await compare(running);
-    await using store = await openStore(dataDir, opts.store);
+    await using store = await openStore(dataDir, opts.store, { existing: true });
     return await compare(storeHistorySide(store, bucketWaitApplied(store, dataDir)));
   } finally {
     await conn.end();

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../core/index.ts';
 import { DuckdbStore } from './duckdb-store.ts';
@@ -13,10 +14,30 @@ export function duckdbPathOf(dataDir: string): string {
 /**
  * The store for `--store`: none (DuckDB in DIR/history.duckdb), `duckdb:PATH`, or
  * `postgres://user@host:5432/db`, or `bigquery://project/dataset` (not run here: see bigquery-store.ts).
+ * `existing`: a DuckDB file must be there already (commands that only read).
  */
-export async function openStore(dataDir: string, spec?: string): Promise<HistoryStore> {
-  if (!spec) return DuckdbStore.open(duckdbPathOf(dataDir));
-  if (spec.startsWith('duckdb:')) return DuckdbStore.open(spec.slice('duckdb:'.length));
+export async function openStore(
+  dataDir: string,
+  spec?: string,
+  options: { readonly existing?: boolean } = {},
+): Promise<HistoryStore> {
+  if (!spec || spec.startsWith('duckdb:')) {
+    const path = spec ? spec.slice('duckdb:'.length) : duckdbPathOf(dataDir);
+    // A command that only reads (query, serve, verify) would otherwise create an empty history
+    // where a mistyped --data-dir points, and answer every question with nothing.
+    if (
+      options.existing &&
+      !(await access(path).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new ConfigError(
+        'NO_HISTORY',
+        `there is no history at ${path}: give the --data-dir that \`tabletime run\` or \`apply\` writes to (or --store)`,
+      );
+    return DuckdbStore.open(path);
+  }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) return PostgresStore.open(spec);
   if (spec.startsWith('bigquery://')) return BigQueryStore.open(spec);
   throw new ConfigError(
