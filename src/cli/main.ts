@@ -10,11 +10,11 @@ import type { RunCommandOptions } from './run-command.ts';
 import type { ApplyCommandOptions } from './apply-command.ts';
 import type { QueryOptions } from './query-command.ts';
 import type { VerifyCommandOptions } from './verify-command.ts';
+import type { withConfig as WithConfig } from './config.ts';
 
 // Each command's module (and the libraries it needs: DuckDB, mysql2, pg, NATS, zod, …) is loaded
 // when that command runs: loading every one of them took 0.7 s before any command started.
-const withConfig: typeof import('./config.ts').withConfig = async (...args) =>
-  (await import('./config.ts')).withConfig(...args);
+const withConfig: typeof WithConfig = async (...args) => (await import('./config.ts')).withConfig(...args);
 
 /**
  * Exit codes: 2 for anything the user must fix (usage, setup, a table or source that is not
