@@ -264,16 +264,15 @@ describe('apply: DuckDB reading change files itself', () => {
           events: [binlogEvent(narrow, row({ id: 1, n: 5, y: 1999 }), { changeType: 'UPDATE-INSERT' })],
         },
       ]);
-      // File by file: a batch holds one schema per table.
+      // All three files in one batch: its two schemas of the table are read, each as itself.
       const a = join(root, `${name}-native.duckdb`);
       {
         await using store = await DuckdbStore.open(a);
-        for (const p of paths) {
-          const r = await store.applyChangeFiles([{ path: p, name: p.slice(dir.length + 1) }], (k) =>
-            registry.get(k),
-          );
-          assert.equal(r.applied ? 'applied' : r.reason, 'applied');
-        }
+        const r = await store.applyChangeFiles(
+          paths.map((p) => ({ path: p, name: p.slice(dir.length + 1) })),
+          (k) => registry.get(k),
+        );
+        assert.equal(r.applied ? 'applied' : r.reason, 'applied');
       }
       const b = join(root, `${name}-read.duckdb`);
       {
@@ -292,6 +291,41 @@ describe('apply: DuckDB reading change files itself', () => {
       );
       assert.deepEqual(await historyOf(a), read);
     });
+
+  it('takes a batch whose files have two schemas of a table (a column added, one dropped)', async () => {
+    const before = schema(
+      'reshaped',
+      [
+        ['id', 'int'],
+        ['gone', 'varchar(8)'],
+      ],
+      ['id'],
+    );
+    const after = schema(
+      'reshaped',
+      [
+        ['id', 'int'],
+        ['added', 'decimal(8,2)'],
+      ],
+      ['id'],
+    );
+    const { dir, registry, paths } = await bucket('reshaped', [
+      {
+        schema: before,
+        events: [binlogEvent(before, { id: 1, gone: 'x' }), binlogEvent(before, { id: 2, gone: null })],
+      },
+      {
+        schema: after,
+        events: [
+          binlogEvent(after, { id: 1, added: '1.50' }, { changeType: 'UPDATE-INSERT' }),
+          binlogEvent(after, { id: 3, added: null }),
+        ],
+      },
+    ]);
+    const { native, read } = await both('reshaped', paths, dir, registry);
+    assert.equal(native.filter((l) => !l.startsWith('applied')).length, 4);
+    assert.deepEqual(native, read);
+  });
 
   it('stores a change found in two files once, and skips files the store has', async () => {
     const shared = [1, 2, 3].map((i) => binlogEvent(ALL, full(i, 'k'), { logPosition: 50_000 + i }));

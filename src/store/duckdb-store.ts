@@ -241,8 +241,10 @@ export class DuckdbStore extends SqlHistoryStore {
     } catch (err) {
       return refuse(`DuckDB cannot read the files: ${(err as Error).message.split('\n')[0]}`);
     }
-    // One table and one schema per file; one schema per table in the batch.
-    const tables = new Map<string, { schema: TableSchema; files: Set<string>; lo: number; hi: number }>();
+    // One table and one schema per file; a table's files may have several schemas (a column
+    // added or changed between them): each schema's files are read as that schema, into the
+    // history's columns after every schema's change.
+    const groups = new Map<TableSchema, { id: string; files: Set<string>; lo: number; hi: number }>();
     const tableOfFile = new Map<string, string>();
     const perFile = new Map<string, number>();
     for (const row of scan) {
@@ -253,22 +255,18 @@ export class DuckdbStore extends SqlHistoryStore {
       const id = `${schema!.database}.${schema!.table}`;
       if ((tableOfFile.get(row.file) ?? id) !== id) return refuse(`${nameOf.get(row.file)}: several tables`);
       tableOfFile.set(row.file, id);
-      const t = tables.get(id);
-      if (t && t.schema !== schema) return refuse(`${id}: several schemas in one batch`);
-      if (!t)
-        tables.set(id, {
-          schema: schema!,
-          files: new Set([row.file]),
-          lo: row.lo!,
-          hi: row.hi!,
-        });
+      const g = groups.get(schema!);
+      if (!g) groups.set(schema!, { id, files: new Set([row.file]), lo: row.lo!, hi: row.hi! });
       else {
-        t.files.add(row.file);
-        t.lo = Math.min(t.lo, row.lo!);
-        t.hi = Math.max(t.hi, row.hi!);
+        g.files.add(row.file);
+        g.lo = Math.min(g.lo, row.lo!);
+        g.hi = Math.max(g.hi, row.hi!);
       }
       perFile.set(row.file, (perFile.get(row.file) ?? 0) + Number(row.n));
     }
+    // Every schema's change first: the last call returns the table's columns after all of them.
+    const historyOf = new Map<string, ColumnSchema[]>();
+    for (const [schema, g] of groups) historyOf.set(g.id, await this.ensureTable(schema));
     const plans: {
       id: string;
       schema: TableSchema;
@@ -279,19 +277,19 @@ export class DuckdbStore extends SqlHistoryStore {
       hi: number;
       files: string[];
     }[] = [];
-    for (const [id, t] of tables) {
-      const history = await this.ensureTable(t.schema);
-      const why = columnsRefusal(t.schema, history);
-      if (why) return refuse(`${id}: ${why}`);
+    for (const [schema, g] of groups) {
+      const history = historyOf.get(g.id)!;
+      const why = columnsRefusal(schema, history);
+      if (why) return refuse(`${g.id}: ${why}`);
       plans.push({
-        id,
-        schema: t.schema,
+        id: g.id,
+        schema,
         history,
-        hist: this.historyTable(t.schema.database, t.schema.table),
+        hist: this.historyTable(schema.database, schema.table),
         columns: [...history.map((c) => ident(c.name)), ...META_TYPES.map(([n]) => n)],
-        lo: t.lo,
-        hi: t.hi,
-        files: [...t.files].sort(),
+        lo: g.lo,
+        hi: g.hi,
+        files: [...g.files].sort(),
       });
     }
     let inserted = 0;
