@@ -264,9 +264,13 @@ export class DuckdbStore extends SqlHistoryStore {
       }
       perFile.set(row.file, (perFile.get(row.file) ?? 0) + Number(row.n));
     }
-    // Every schema's change first: the last call returns the table's columns after all of them.
+    // Every schema's change first, in the files' order (their names follow the source's order,
+    // as the JavaScript path applies them: a table gets its columns in the same order either way);
+    // the last call returns the table's columns after all of them.
+    const firstFile = (g: { files: Set<string> }) => [...g.files].sort()[0]!;
+    const ordered = [...groups].sort(([, a], [, b]) => (firstFile(a) < firstFile(b) ? -1 : 1));
     const historyOf = new Map<string, ColumnSchema[]>();
-    for (const [schema, g] of groups) historyOf.set(g.id, await this.ensureTable(schema));
+    for (const [schema, g] of ordered) historyOf.set(g.id, await this.ensureTable(schema));
     const plans: {
       id: string;
       schema: TableSchema;
@@ -277,7 +281,7 @@ export class DuckdbStore extends SqlHistoryStore {
       hi: number;
       files: string[];
     }[] = [];
-    for (const [schema, g] of groups) {
+    for (const [schema, g] of ordered) {
       const history = historyOf.get(g.id)!;
       const why = columnsRefusal(schema, history);
       if (why) return refuse(`${g.id}: ${why}`);
