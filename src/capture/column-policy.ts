@@ -31,6 +31,7 @@ export class ColumnPolicy {
   readonly #rules: ColumnPolicySpec;
   readonly #key: Buffer | null;
   readonly #schemas = new WeakMap<TableSchema, TableSchema>();
+  readonly #plans = new WeakMap<TableSchema, { written: TableSchema; hashed: Map<string, ColumnSchema> }>();
 
   constructor(rules: ColumnPolicySpec, hashKey = process.env.TABLETIME_HASH_KEY) {
     this.#rules = rules;
@@ -80,15 +81,14 @@ export class ColumnPolicy {
   apply(event: ChangeEvent, schema: TableSchema): { event: ChangeEvent; schema: TableSchema } {
     const rules = this.#rules[`${schema.database}.${schema.table}`];
     if (!rules) return { event, schema };
-    const written = this.schema(schema);
-    const hash = new Set(rules.hash ?? []);
-    const byName = new Map(schema.columns.map((c) => [c.name, c]));
+    const { written, hashed } = this.#plan(schema, rules);
     const row = (r: Row): Row => {
       const out: Row = {};
       for (const c of written.columns) {
         const v = r[c.name];
         if (v === undefined) continue;
-        out[c.name] = hash.has(c.name) ? this.#hash(v, byName.get(c.name)!) : v;
+        const source = hashed.get(c.name);
+        out[c.name] = source ? this.#hash(v, source) : v;
       }
       return out;
     };
@@ -100,6 +100,23 @@ export class ColumnPolicy {
       },
       schema: written,
     };
+  }
+
+  /** Per source schema, once: the schema as written, and the hashed columns as the source has them. */
+  #plan(
+    schema: TableSchema,
+    rules: ColumnRules,
+  ): { written: TableSchema; hashed: Map<string, ColumnSchema> } {
+    let plan = this.#plans.get(schema);
+    if (!plan) {
+      const hash = new Set(rules.hash ?? []);
+      plan = {
+        written: this.schema(schema),
+        hashed: new Map(schema.columns.filter((c) => hash.has(c.name)).map((c) => [c.name, c])),
+      };
+      this.#plans.set(schema, plan);
+    }
+    return plan;
   }
 
   #hash(value: Row[string], column: ColumnSchema): Row[string] {
