@@ -1,8 +1,8 @@
 /**
  * The fault suite's workload: three tables (one with every column type, one with a composite key,
  * one with a text key), and a seeded stream of transactions — inserts, updates, key changes,
- * deletes, multi-statement transactions, rollbacks, one TRUNCATE, one ALTER TABLE ADD COLUMN and
- * one key widened from INT to BIGINT —
+ * deletes, multi-statement transactions, rollbacks, one TRUNCATE, one ALTER TABLE ADD COLUMN,
+ * one key widened from INT to BIGINT and one composite key's INT part widened the same way —
  * that counts the versions each committed transaction must produce.
  */
 import type { Connection } from 'mysql2/promise';
@@ -18,7 +18,8 @@ export const CREATE = [
      bu BIGINT UNSIGNED, de DECIMAL(30,8), fl FLOAT, dbl DOUBLE, bt BIT(7), da DATE, dt DATETIME(6),
      ts TIMESTAMP(3) NULL, tm TIME(2), yr YEAR, ch CHAR(5), vc VARCHAR(100), tx TEXT, bl BLOB,
      bn BINARY(4), vb VARBINARY(20), en ENUM('a','b','c'), st SET('x','y','z'), js JSON)`,
-  `CREATE TABLE tt.composite (region VARCHAR(8), n BIGINT, v BIGINT NOT NULL, note VARCHAR(50),
+  // n is an INT until the run widens it to BIGINT (a composite key's part changing type).
+  `CREATE TABLE tt.composite (region VARCHAR(8), n INT, v BIGINT NOT NULL, note VARCHAR(50),
      PRIMARY KEY (region, n))`,
   `CREATE TABLE tt.strkey (code VARCHAR(20) PRIMARY KEY, v BIGINT NOT NULL, amount DECIMAL(12,2))`,
 ];
@@ -44,6 +45,7 @@ export class TortureWorkload {
   truncated = false;
   altered = false;
   widened = false;
+  compositeWidened = false;
 
   constructor(random: () => number) {
     this.#random = random;
@@ -117,7 +119,7 @@ export class TortureWorkload {
     const n = this.#next++;
     if (table === 'all_types') return { id: n };
     if (table === 'composite')
-      return { region: this.#pick(['eu', 'us', 'apac', "o'k"]), n: 9_000_000_000 + n };
+      return { region: this.#pick(['eu', 'us', 'apac', "o'k"]), n: 2_000_000_000 + n };
     return { code: `k-${n}` };
   }
 
@@ -194,8 +196,8 @@ export class TortureWorkload {
 
   /**
    * One transaction: mostly a single autocommitted statement, sometimes several in BEGIN…COMMIT,
-   * sometimes rolled back (no trace), once a TRUNCATE, once a key widened to BIGINT and once an
-   * ALTER TABLE ADD COLUMN.
+   * sometimes rolled back (no trace), once a TRUNCATE, once a key widened to BIGINT, once a
+   * composite key's part widened, and once an ALTER TABLE ADD COLUMN.
    */
   async transaction(conn: Connection, progress: number): Promise<void> {
     if (!this.truncated && progress >= 0.4) {
@@ -213,6 +215,12 @@ export class TortureWorkload {
       // The key widened from INT to BIGINT (rows unchanged): every record must keep one key.
       await conn.query('ALTER TABLE tt.all_types MODIFY id BIGINT NOT NULL');
       this.widened = true;
+      return;
+    }
+    if (!this.compositeWidened && progress >= 0.55) {
+      // A composite key's INT part widened to BIGINT: its records must keep one key too.
+      await conn.query('ALTER TABLE tt.composite MODIFY n BIGINT NOT NULL');
+      this.compositeWidened = true;
       return;
     }
     if (!this.altered && progress >= 0.6) {
