@@ -163,7 +163,7 @@ describe('config file', () => {
       const schema = await store.schemaOf('shop', 'customers');
       assert.deepEqual(
         schema?.columns.map((c) => `${c.name} ${c.sqlType}`),
-        ['id int(11)', 'name varchar(40)', 'email char(64)'],
+        ['id int', 'name varchar(40)', 'email char(64)'],
       );
       const rows = await store.asOf('shop', 'customers', null);
       assert.deepEqual(

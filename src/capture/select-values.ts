@@ -17,6 +17,19 @@ import {
 
 const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 
+/**
+ * A column's declaration as information_schema gives it, written as the binlog path rebuilds it
+ * (table-schema.ts sqlTypeOf), so that a snapshot and the stream after it have one schema: no
+ * display width (`int(11)`, `bigint(20) unsigned`, `year(4)`), no `zerofill`, no (M,D) on FLOAT
+ * and DOUBLE. None of these changes a stored value.
+ */
+export function declaredType(columnType: string): string {
+  return columnType
+    .replace(/^(tinyint|smallint|mediumint|int|bigint|year)\(\d+\)/i, '$1')
+    .replace(/^(float|double)\(\d+,\d+\)/i, '$1')
+    .replace(/ zerofill/i, '');
+}
+
 /** The table's columns and primary key from information_schema. */
 export async function readTableSchema(
   conn: Connection,
@@ -38,7 +51,7 @@ export async function readTableSchema(
     database,
     table,
     primaryKeys: keys.map((k) => k.name),
-    columns: cols.map((c) => columnFromSqlType(c.name, c.type, c.nullable === 'YES')),
+    columns: cols.map((c) => columnFromSqlType(c.name, declaredType(c.type), c.nullable === 'YES')),
   };
 }
 

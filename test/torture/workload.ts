@@ -13,10 +13,11 @@ export const TABLES = ['all_types', 'composite', 'strkey'] as const;
 export type TableName = (typeof TABLES)[number];
 
 export const CREATE = [
+  // yr comes before the numeric columns: the binlog's signedness bits count YEAR (find 14).
   `CREATE TABLE tt.all_types (
-     id INT PRIMARY KEY, v BIGINT NOT NULL, ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT,
+     id INT PRIMARY KEY, yr YEAR, v BIGINT NOT NULL, ti TINYINT, si SMALLINT UNSIGNED, mi MEDIUMINT,
      bu BIGINT UNSIGNED, de DECIMAL(30,8), fl FLOAT, dbl DOUBLE, bt BIT(7), da DATE, dt DATETIME(6),
-     ts TIMESTAMP(3) NULL, tm TIME(2), yr YEAR, ch CHAR(5), vc VARCHAR(100), tx TEXT, bl BLOB,
+     ts TIMESTAMP(3) NULL, tm TIME(2), ch CHAR(5), vc VARCHAR(100), tx TEXT, bl BLOB,
      bn BINARY(4), vb VARBINARY(20), en ENUM('a','b','c'), st SET('x','y','z'), js JSON)`,
   // n is an INT until the run widens it to BIGINT (a composite key's part changing type).
   `CREATE TABLE tt.composite (region VARCHAR(8), n INT, v BIGINT NOT NULL, note VARCHAR(50),

@@ -56,7 +56,15 @@ function hasChecksumAlgorithm(version: string): boolean {
   return major > 5 || (major === 5 && (minor > 6 || (minor === 6 && patch >= 1)));
 }
 
+/**
+ * The columns that have a bit in the table map's signedness metadata. YEAR and the old DECIMAL
+ * have one too (MySQL's has_signedess_information_type; MariaDB sets YEAR's): leaving YEAR out
+ * read every numeric column after a YEAR column with its neighbour's sign, so an INT UNSIGNED of
+ * 4,000,000,000 came out negative and an INT of -5 as 4,294,967,291.
+ */
 const NUMERIC_TYPES = new Set<number>([
+  MysqlType.DECIMAL,
+  MysqlType.YEAR,
   MysqlType.TINY,
   MysqlType.SHORT,
   MysqlType.INT24,
