@@ -21,13 +21,17 @@ const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
  * A column's declaration as information_schema gives it, written as the binlog path rebuilds it
  * (table-schema.ts sqlTypeOf), so that a snapshot and the stream after it have one schema: no
  * display width (`int(11)`, `bigint(20) unsigned`, `year(4)`), no `zerofill`, no (M,D) on FLOAT
- * and DOUBLE. None of these changes a stored value.
+ * and DOUBLE, and every spatial type as `geometry`. None of these changes a stored value.
  */
 export function declaredType(columnType: string): string {
   return columnType
     .replace(/^(tinyint|smallint|mediumint|int|bigint|year)\(\d+\)/i, '$1')
     .replace(/^(float|double)\(\d+,\d+\)/i, '$1')
-    .replace(/ zerofill/i, '');
+    .replace(/ zerofill/i, '')
+    .replace(
+      /^(point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)$/i,
+      'geometry',
+    );
 }
 
 /** The table's columns and primary key from information_schema. */
@@ -55,6 +59,9 @@ export async function readTableSchema(
   };
 }
 
+const GEOMETRY =
+  /^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)\b/i;
+
 /** The select-list for `schema`, each column in a form that reads back exactly. */
 export function selectList(schema: TableSchema): string {
   return schema.columns
@@ -64,6 +71,9 @@ export function selectList(schema: TableSchema): string {
       // The text protocol sends a DOUBLE rounded to 15 digits; CAST AS CHAR gives every digit.
       if (c.kind === 'double') return `CAST(${id} AS CHAR) AS ${id}`;
       if (c.kind === 'bit') return `CAST(${id} AS UNSIGNED) AS ${id}`;
+      // mysql2 parses a geometry into an object ({x, y}), which was then written as the text
+      // "[object Object]"; as bytes it is the server's own form (SRID and WKB), as the binlog has it.
+      if (GEOMETRY.test(c.sqlType)) return `CAST(${id} AS BINARY) AS ${id}`;
       return id;
     })
     .join(', ');

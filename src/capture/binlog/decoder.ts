@@ -221,7 +221,12 @@ function readOptionalMeta(r: ByteReader, numericCount: number): OptionalMeta {
   return meta;
 }
 
-function buildColumns(raw: RawColumn[], meta: OptionalMeta): BinlogColumn[] {
+/**
+ * `geometryHasCharset`: MariaDB gives a GEOMETRY column an entry in the column charsets (its
+ * geometry is a BLOB inside the server) and MySQL does not: without it, every text column after a
+ * GEOMETRY column took its neighbour's collation on MariaDB, the first of them GEOMETRY's binary.
+ */
+function buildColumns(raw: RawColumn[], meta: OptionalMeta, geometryHasCharset: boolean): BinlogColumn[] {
   let numeric = 0;
   let character = 0;
   let enumSet = 0;
@@ -232,7 +237,8 @@ function buildColumns(raw: RawColumn[], meta: OptionalMeta): BinlogColumn[] {
     let collation: number | undefined;
     let labels: string[] | undefined;
     if (NUMERIC_TYPES.has(c.type)) unsigned = meta.unsigned?.[numeric++] ?? false;
-    if (CHARACTER_TYPES.has(c.type)) {
+    if (geometryHasCharset && c.type === MysqlType.GEOMETRY) character++;
+    else if (CHARACTER_TYPES.has(c.type)) {
       const i = character++;
       collation =
         meta.columnCharsets?.[i] ?? meta.defaultCharset?.overrides.get(i) ?? meta.defaultCharset?.collation;
@@ -459,6 +465,8 @@ export class BinlogDecoder {
   #checksum: boolean;
   readonly #verify: boolean;
   #postHeaderLengths: Buffer = Buffer.alloc(0);
+  /** The format description named a MariaDB server (its table maps differ in one detail). */
+  #mariadb = false;
   readonly #tables = new Map<number, TableMap>();
 
   constructor(options: BinlogDecoderOptions = {}) {
@@ -539,6 +547,7 @@ export class BinlogDecoder {
     }
     this.#postHeaderLengths = Buffer.from(buf.subarray(r.pos, end));
     this.#checksum = checksum;
+    this.#mariadb = /mariadb/i.test(serverVersion);
     this.#tables.clear();
     return { kind: 'format', header, serverVersion, checksum };
   }
@@ -645,7 +654,7 @@ export class BinlogDecoder {
       tableId,
       database,
       table,
-      columns: buildColumns(raw, optional),
+      columns: buildColumns(raw, optional, this.#mariadb),
       primaryKey: optional.primaryKey ?? null,
       hasNames: optional.names !== undefined,
     };
