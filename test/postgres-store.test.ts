@@ -76,10 +76,15 @@ describe('PostgreSQL store connection', () => {
       await conn.begin();
       await conn.use((c) => c.query('INSERT INTO t VALUES (3)'));
       const backend = await pid(conn);
-      const sleeping = conn.use((c) => c.query('SELECT pg_sleep(5)'));
+      // The expectation is attached first: the statement can fail before the admin's own
+      // pg_terminate_backend answers, and a rejection nothing handled yet fails the test.
+      const sleeping = assert.rejects(
+        conn.use((c) => c.query('SELECT pg_sleep(5)')),
+        { code: 'STORE_UNREACHABLE' },
+      );
       await new Promise((r) => setTimeout(r, 200));
       await admin.query('SELECT pg_terminate_backend($1)', [backend]);
-      await assert.rejects(sleeping, { code: 'STORE_UNREACHABLE' });
+      await sleeping;
       await assert.rejects(
         conn.use((c) => c.query('INSERT INTO t VALUES (4)')),
         { code: 'STORE_UNREACHABLE' },
