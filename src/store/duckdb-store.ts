@@ -267,10 +267,11 @@ export class DuckdbStore extends SqlHistoryStore {
     // Every schema's change first, in the files' order (their names follow the source's order,
     // as the JavaScript path applies them: a table gets its columns in the same order either way);
     // the last call returns the table's columns after all of them.
-    const firstFile = (g: { files: Set<string> }) => [...g.files].sort()[0]!;
-    const ordered = [...groups].sort(([, a], [, b]) => (firstFile(a) < firstFile(b) ? -1 : 1));
+    const ordered = [...groups]
+      .map(([schema, g]) => ({ schema, ...g, files: [...g.files].sort() }))
+      .sort((a, b) => (a.files[0]! < b.files[0]! ? -1 : 1));
     const historyOf = new Map<string, ColumnSchema[]>();
-    for (const [schema, g] of ordered) historyOf.set(g.id, await this.ensureTable(schema));
+    for (const g of ordered) historyOf.set(g.id, await this.ensureTable(g.schema));
     const plans: {
       id: string;
       schema: TableSchema;
@@ -281,19 +282,19 @@ export class DuckdbStore extends SqlHistoryStore {
       hi: number;
       files: string[];
     }[] = [];
-    for (const [schema, g] of ordered) {
-      const history = historyOf.get(g.id)!;
+    for (const { id, schema, lo, hi, files } of ordered) {
+      const history = historyOf.get(id)!;
       const why = columnsRefusal(schema, history);
-      if (why) return refuse(`${g.id}: ${why}`);
+      if (why) return refuse(`${id}: ${why}`);
       plans.push({
-        id: g.id,
+        id,
         schema,
         history,
         hist: this.historyTable(schema.database, schema.table),
         columns: [...history.map((c) => ident(c.name)), ...META_TYPES.map(([n]) => n)],
-        lo: g.lo,
-        hi: g.hi,
-        files: [...g.files].sort(),
+        lo,
+        hi,
+        files,
       });
     }
     let inserted = 0;

@@ -69,7 +69,16 @@ export function numberKeyPart(
   };
 }
 
+/** numberKeyPart(i) as a JavaScript RegExp, made once per key position. */
 const jsPatterns: { pattern: RegExp; replacement: string }[] = [];
+function jsPattern(i: number): { pattern: RegExp; replacement: string } {
+  let made = jsPatterns[i];
+  if (!made) {
+    const { pattern, replacement } = numberKeyPart(i, (g) => `$${g}`);
+    made = jsPatterns[i] = { pattern: new RegExp(pattern), replacement };
+  }
+  return made;
+}
 
 /**
  * The `_tt_key` of a record whose key columns at `parts` are text in the history (their type
@@ -82,10 +91,8 @@ export function textKey(key: string | null, parts: readonly number[]): string | 
   if (key === null) return key;
   let out = key;
   for (const i of parts) {
-    const p = (jsPatterns[i] ??= ((q) => ({ pattern: new RegExp(q.pattern), replacement: q.replacement }))(
-      numberKeyPart(i, (g) => `$${g}`),
-    ));
-    out = out.replace(p.pattern, p.replacement);
+    const { pattern, replacement } = jsPattern(i);
+    out = out.replace(pattern, replacement);
   }
   return out;
 }

@@ -395,22 +395,21 @@ export class SqlHistoryStore implements HistoryStore {
     const textCols = [...columns.map((c) => d.ident(c.name)), ...META_TYPES.map(([n]) => n)];
     const rows: (string | null)[][] = [];
     const now = isoFromMicros(Date.now() * 1000);
-    // The columns of each schema by name, made once per schema rather than once per event.
-    const columnsOf = new Map<TableSchema, Map<string, ColumnSchema>>();
     // Key columns that are text in the history: their key is spelled as a string (textKey).
     const textColumns = new Set(columns.filter((c) => d.columnType(c) === d.textType).map((c) => c.name));
-    const textPartsOf = new Map<TableSchema, number[]>();
+    // Per schema, once rather than once per event: its columns by name, and the key's parts that
+    // the file writes as numbers into a history column that is text.
+    const perSchema = new Map<TableSchema, { byName: Map<string, ColumnSchema>; textParts: number[] }>();
     for (const { event, schema: s, file } of items) {
-      let byName = columnsOf.get(s);
-      if (!byName) columnsOf.set(s, (byName = new Map(s.columns.map((c) => [c.name, c]))));
-      let textParts = textPartsOf.get(s);
-      if (!textParts) {
-        const m = byName;
-        textParts = s.primaryKeys.flatMap((k, i) =>
-          textColumns.has(k) && NUMBER_KINDS.has(m.get(k)?.kind ?? '') ? [i] : [],
+      let plan = perSchema.get(s);
+      if (!plan) {
+        const byName = new Map(s.columns.map((c) => [c.name, c]));
+        const textParts = s.primaryKeys.flatMap((k, i) =>
+          textColumns.has(k) && NUMBER_KINDS.has(byName.get(k)?.kind ?? '') ? [i] : [],
         );
-        textPartsOf.set(s, textParts);
+        perSchema.set(s, (plan = { byName, textParts }));
       }
+      const { byName, textParts } = plan;
       const v = versionRow(event, byName);
       const key = textParts.length > 0 ? textKey(v.key, textParts) : v.key;
       const raw: Record<string, string> = {};
