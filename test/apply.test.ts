@@ -15,14 +15,9 @@ import {
   rowFromSelect,
   selectList,
 } from '../src/capture/select-values.ts';
-import {
-  type ChangeEvent,
-  columnFromSqlType,
-  type Row,
-  type TableSchema,
-  valuesEqual,
-} from '../src/core/index.ts';
+import { columnFromSqlType, type Row, type TableSchema, valuesEqual } from '../src/core/index.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
+import { binlogEvent } from './support/events.ts';
 import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
 import { startCapture } from './support/capture.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
@@ -170,29 +165,12 @@ for (const kind of ['duckdb', 'postgres'] as const) {
             values: Row,
             schema: TableSchema,
           ) => ({
-            event: {
-              database: 'w',
-              table: 't',
+            event: binlogEvent(schema, composite ? { region, ...values } : values, {
               changeType,
-              readMethod: 'mysql-cdc-binlog',
-              position: {
-                snapshot: false,
-                logFile: 'b.000001',
-                logPosition: 100 + i,
-                rowIndex: 0,
-                gtid: null,
-              },
-              commitTimestampUs: Date.UTC(2026, 0, 1) * 1000 + i * 1_000_000,
-              sourceTimestampMs: Date.UTC(2026, 0, 1) + i * 1000,
-              readTimestampMs: 0,
-              primaryKeys,
-              schemaKey: '',
-              payload: composite ? { region, ...values } : values,
-              before: null,
-              snapshotId: null,
-              uuid: String(i),
-              streamName: 't',
-            } satisfies ChangeEvent,
+              logFile: 'b.000001',
+              logPosition: 100 + i,
+              commitUs: Date.UTC(2026, 0, 1) * 1000 + i * 1_000_000,
+            }),
             schema,
           });
           const keyOf = (id: string): Row => (composite ? { region, id } : { id });
@@ -278,27 +256,12 @@ for (const kind of ['duckdb', 'postgres'] as const) {
           if (changeType === 'DELETE') live.delete(id);
           else live.set(id, row);
           events.push({
-            event: {
-              database: 'pg',
-              table: 'k',
+            event: binlogEvent(schema, row, {
               changeType,
-              readMethod: 'mysql-cdc-binlog',
-              position: {
-                snapshot: false,
-                logFile: 'b.000001',
-                logPosition: 100 + i,
-                rowIndex: 0,
-                gtid: null,
-              },
-              commitTimestampUs: base + i * 1_000_000,
-              sourceTimestampMs: Math.floor((base + i * 1_000_000) / 1000),
-              readTimestampMs: 0,
-              primaryKeys: ['region', 'n'],
-              schemaKey: 'pg-k',
-              payload: row,
-              uuid: String(i),
-              streamName: 't',
-            } satisfies ChangeEvent,
+              logFile: 'b.000001',
+              logPosition: 100 + i,
+              commitUs: base + i * 1_000_000,
+            }),
             schema,
           });
         }

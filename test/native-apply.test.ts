@@ -274,6 +274,8 @@ describe('apply: DuckDB reading change files itself', () => {
         );
         assert.equal(r.applied ? 'applied' : r.reason, 'applied');
       }
+      // The JavaScript reader takes them one by one (so not both()): the first file's versions
+      // are stored before the widening and re-spelled by it.
       const b = join(root, `${name}-read.duckdb`);
       {
         await using store = await DuckdbStore.open(b);
