@@ -17,6 +17,10 @@ import {
 
 const ident = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 
+/** A spatial type's declaration: GEOMETRY or one of its subtypes. */
+const SPATIAL =
+  /^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)\b/i;
+
 /**
  * A column's declaration as information_schema gives it, written as the binlog path rebuilds it
  * (table-schema.ts sqlTypeOf), so that a snapshot and the stream after it have one schema: no
@@ -28,10 +32,7 @@ export function declaredType(columnType: string): string {
     .replace(/^(tinyint|smallint|mediumint|int|bigint|year)\(\d+\)/i, '$1')
     .replace(/^(float|double)\(\d+,\d+\)/i, '$1')
     .replace(/ zerofill/i, '')
-    .replace(
-      /^(point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)$/i,
-      'geometry',
-    );
+    .replace(SPATIAL, 'geometry');
 }
 
 /** The table's columns and primary key from information_schema. */
@@ -59,9 +60,6 @@ export async function readTableSchema(
   };
 }
 
-const GEOMETRY =
-  /^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)\b/i;
-
 /** The select-list for `schema`, each column in a form that reads back exactly. */
 export function selectList(schema: TableSchema): string {
   return schema.columns
@@ -73,7 +71,7 @@ export function selectList(schema: TableSchema): string {
       if (c.kind === 'bit') return `CAST(${id} AS UNSIGNED) AS ${id}`;
       // mysql2 parses a geometry into an object ({x, y}), which was then written as the text
       // "[object Object]"; as bytes it is the server's own form (SRID and WKB), as the binlog has it.
-      if (GEOMETRY.test(c.sqlType)) return `CAST(${id} AS BINARY) AS ${id}`;
+      if (SPATIAL.test(c.sqlType)) return `CAST(${id} AS BINARY) AS ${id}`;
       return id;
     })
     .join(', ');
