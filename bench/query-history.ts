@@ -43,8 +43,18 @@ function seedEvent(): ChangeEvent {
   };
 }
 
-/** The SELECT that generates version i (in both SQL dialects; `i` is the series column). */
-function generator(versions: number, keys: number, series: string, ts: string): string {
+/**
+ * The SELECT that generates version i (in both SQL dialects; `i` is the series column); `end`, the
+ * commit time of version j, for a store that keeps each version's end (the key's next version is
+ * i + keys).
+ */
+function generator(
+  versions: number,
+  keys: number,
+  series: string,
+  ts: string,
+  end?: (j: string) => string,
+): string {
   const key = `(i % ${keys})`;
   const round = `(i / ${keys})`;
   const lastRound = Math.floor((versions - 1) / keys);
@@ -56,7 +66,9 @@ function generator(versions: number, keys: number, series: string, ts: string): 
       ${deleted} AS _tt_deleted, ${ts} AS _tt_commit_ts,
       '1:0000000001:' || lpad(CAST(i AS VARCHAR), 15, '0') || ':000000000:1' AS _tt_position,
       'mariadb-bin.000001' AS _tt_log_file, i AS _tt_log_pos, 0 AS _tt_row_index, NULL AS _tt_gtid,
-      false AS _tt_snapshot, ${ts} AS _tt_ingested_at, 'bench' AS _tt_file, NULL AS _tt_raw
+      false AS _tt_snapshot, ${ts} AS _tt_ingested_at, 'bench' AS _tt_file, NULL AS _tt_raw${
+        end ? `, CASE WHEN i + ${keys} < ${versions} THEN ${end(`(i + ${keys})`)} END AS _tt_valid_to` : ''
+      }
     FROM ${series}`;
 }
 
@@ -91,13 +103,14 @@ export async function buildQueryHistory(
     const client = new pg.Client({ connectionString: location });
     client.on('error', () => undefined); // a dropped connection rejects the query; do not crash
     await client.connect();
-    const ts = `to_timestamp((${BASE_US} + i * 1000) / 1e6)`;
+    const at = (j: string) => `to_timestamp((${BASE_US} + ${j} * 1000) / 1e6)`;
     await client.query(
-      `INSERT INTO bench.q__history (${cols}) ${generator(
+      `INSERT INTO bench.q__history (${cols}, _tt_valid_to) ${generator(
         versions,
         keys,
         `generate_series(0::bigint, ${versions - 1}) t(i)`,
-        ts,
+        at('i'),
+        at,
       )
         .replaceAll('AS VARCHAR', 'AS text')
         .replace('CAST(i % 1000000 AS INTEGER)', 'CAST(i % 1000000 AS integer)')}`,

@@ -47,6 +47,9 @@ const B: TableSchema = {
   ],
 };
 
+/** Like A, but its commit times do not follow its positions (see `changes`). */
+const C: TableSchema = { ...A, table: 'c' };
+
 const BASE = Date.UTC(2026, 0, 1) * 1000;
 /** JSON-comparable: bigints as `123n`, bytes as hex (JSON.stringify would call Buffer's toJSON first). */
 const plain = (v: unknown) =>
@@ -63,12 +66,17 @@ interface Change {
   key: string;
 }
 
-/** Random inserts, updates and deletes; snapshot rows first. Commit times one second apart. */
+/**
+ * Random inserts, updates and deletes; snapshot rows first. Commit times one second apart, or for
+ * C at random over the same 300 s, so that a later change can carry an earlier time (as a
+ * snapshot's rows carry the time it started): the state at a time is still each key's last change
+ * by position among those committed by then.
+ */
 function changes(schema: TableSchema, seed: string, count: number): Change[] {
   const random = seededRandom(testSeed(seed));
   const keyOf = (r: Row) => JSON.stringify(plain(schema.primaryKeys.map((k) => r[k])));
   const newRow = (i: number): Row =>
-    schema === A
+    schema !== B
       ? {
           id: BigInt(Math.floor(random() * 60)) + 18_446_744_073_709_551_000n,
           ts: '2026-03-04 05:06:07',
@@ -92,7 +100,7 @@ function changes(schema: TableSchema, seed: string, count: number): Change[] {
     if (keys.length > 0 && r < 0.45) {
       const old = live.get(keys[Math.floor(random() * keys.length)]!)!;
       row =
-        schema === A
+        schema !== B
           ? { ...old, v: `v${i}`, ts: `2026-03-04 05:06:${String(i % 60).padStart(2, '0')}` }
           : { ...old, v: i, rowid: -i };
       changeType = 'UPDATE-INSERT';
@@ -107,7 +115,7 @@ function changes(schema: TableSchema, seed: string, count: number): Change[] {
     const event = binlogEvent(schema, row, {
       changeType,
       logPosition: 1000 + i * 10,
-      commitUs: BASE + i * 1_000_000,
+      commitUs: BASE + (schema === C ? Math.floor(random() * count) : i) * 1_000_000,
     });
     snapshotting &&= i < 10 && changeType === 'INSERT';
     if (snapshotting) {
@@ -144,8 +152,22 @@ for (const kind of ['duckdb', 'postgres'] as const) {
     let db: TestPostgres | undefined;
     let location: string;
     let store: HistoryStore;
-    const all = { a: changes(A, 'queries-a', 300), b: changes(B, 'queries-b', 300) };
+    const all = {
+      a: changes(A, 'queries-a', 300),
+      b: changes(B, 'queries-b', 300),
+      c: changes(C, 'queries-c', 300),
+    };
+    const tables = [
+      ['a', all.a, A],
+      ['b', all.b, B],
+      ['c', all.c, C],
+    ] as const;
     const moments = [BASE - 1, BASE + 9_500_000, BASE + 120_500_000, BASE + 299_000_000, BASE + 400_000_000];
+    // Every third commit time of C, and the moment just before it.
+    const everySecond = [...new Set(all.c.map((c) => c.event.commitTimestampUs!))]
+      .sort((x, y) => x - y)
+      .filter((_, i) => i % 3 === 0)
+      .flatMap((t) => [t - 1, t]);
 
     const reopen = async () =>
       kind === 'duckdb' ? DuckdbStore.open(location) : PostgresStore.open(location);
@@ -176,12 +198,11 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       if (kind === 'duckdb') location = join(root, 'store.duckdb');
       else location = (db = await createTestPostgres()).url;
       store = await reopen();
-      // In several files, so that versions land in several inserts.
-      for (const [name, list, schema] of [
-        ['a', all.a, A],
-        ['b', all.b, B],
-      ] as const) {
-        for (let i = 0; i < list.length; i += 70)
+      // In several files, so that versions land in several inserts; C's files last first, so
+      // that versions also arrive before the ones they follow.
+      for (const [name, list, schema] of tables) {
+        const starts = Array.from({ length: Math.ceil(list.length / 70) }, (_, j) => j * 70);
+        for (const i of schema === C ? starts.reverse() : starts)
           await store.applyFile(
             `${name}-${i}.jsonl`,
             list.slice(i, i + 70).map((c) => ({ event: c.event, schema })),
@@ -195,11 +216,8 @@ for (const kind of ['duckdb', 'postgres'] as const) {
     });
 
     it('as-of, its count and its keys match the model at every moment', async () => {
-      for (const [table, list] of [
-        ['a', all.a],
-        ['b', all.b],
-      ] as const) {
-        for (const at of moments) {
+      for (const [table, list] of tables) {
+        for (const at of table === 'c' ? everySecond : moments) {
           const expected = modelAt(list, at);
           const got = await store.asOf('q', table, at);
           assert.deepEqual(sortRows(got), sortRows(expected), `${table} at ${at - BASE}`);
@@ -210,11 +228,22 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       }
     });
 
+    if (kind === 'postgres')
+      it("every version's stored end is the earliest commit time of the later versions of its key", async () => {
+        await store.close();
+        for (const [table] of tables) {
+          const wrong = await raw(`SELECT count(*) FROM (
+              SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
+                       PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
+                FROM "q"."${table}__history") e
+             WHERE vt IS DISTINCT FROM _tt_valid_to`);
+          assert.equal(Number(wrong), 0, table);
+        }
+        store = await reopen();
+      });
+
     it('the history of one key holds exactly its versions, for keys of every kind here', async () => {
-      for (const [table, list, schema] of [
-        ['a', all.a, A],
-        ['b', all.b, B],
-      ] as const) {
+      for (const [table, list, schema] of tables) {
         const keys = [...new Set(list.map((c) => c.key))];
         assert.ok(keys.length > 10);
         for (const k of keys) {
@@ -239,25 +268,46 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       await raw(`UPDATE "_tabletime"."store" SET value = '1' WHERE name = 'views'`);
       await (await reopen()).close();
       assert.equal(Number(await raw('SELECT count(*) FROM "q"."a"')), modelAt(all.a, Infinity).length);
-      assert.equal(await raw(`SELECT value FROM "_tabletime"."store" WHERE name = 'views'`), '2');
+      assert.equal(await raw(`SELECT value FROM "_tabletime"."store" WHERE name = 'views'`), '3');
       store = await reopen();
     });
+
+    if (kind === 'postgres')
+      it('a PostgreSQL history made before versions kept their end gets `_tt_valid_to` filled in when it opens', async () => {
+        await store.close();
+        for (const t of ['a', 'c']) {
+          await raw(`ALTER TABLE "q"."${t}__history" DROP COLUMN _tt_valid_to CASCADE`);
+        }
+        await raw(`UPDATE "_tabletime"."store" SET value = '2' WHERE name = 'views'`);
+        store = await reopen();
+        for (const [table, list] of [
+          ['a', all.a],
+          ['c', all.c],
+        ] as const)
+          for (const at of [...moments, ...everySecond.filter((_, i) => i % 7 === 0)]) {
+            assert.deepEqual(
+              sortRows(await store.asOf('q', table, at)),
+              sortRows(modelAt(list, at)),
+              `${table} at ${at - BASE}`,
+            );
+          }
+      });
 
     it("the as-of macro (or function) and the current view answer as the model, whatever a table's columns are called", async () => {
       await store.close();
       const counts = async (sql: (t: string, at: string) => string) => {
         const out: number[] = [];
-        for (const t of ['a', 'b'])
+        for (const t of ['a', 'b', 'c'])
           for (const at of moments)
             out.push(Number(await raw(sql(t, `CAST('${isoFromMicros(at)}' AS TIMESTAMPTZ)`))));
         return out;
       };
-      const expected = [all.a, all.b].flatMap((list) => moments.map((at) => modelAt(list, at).length));
+      const expected = [all.a, all.b, all.c].flatMap((list) => moments.map((at) => modelAt(list, at).length));
       assert.deepEqual(
         await counts((t, at) => `SELECT count(*) AS n FROM "q"."${t}__as_of"(${at})`),
         expected,
       );
-      const now = [all.a, all.b].map((list) => modelAt(list, Infinity).length);
+      const now = [all.a, all.b, all.c].map((list) => modelAt(list, Infinity).length);
       const current = await counts((t) => `SELECT count(*) AS n FROM "q"."${t}"`);
       assert.deepEqual(
         current,

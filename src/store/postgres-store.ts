@@ -11,8 +11,12 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { type ColumnSchema, ConfigError, TransientError } from '../core/index.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { SqlHistoryStore } from './sql-history-store.ts';
+import { FOLLOWING, SqlHistoryStore } from './sql-history-store.ts';
 
+/** A version's end for comparisons: no end is after every time. */
+const OPEN_END = "coalesce(h._tt_valid_to, 'infinity'::timestamptz)";
+
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const ZERO_DATE = `'^0000|^[0-9]{4}-00|^[0-9]{4}-[0-9]{2}-00'`;
 
@@ -327,27 +331,99 @@ class PostgresDialect extends StandardSqlDialect {
     return `INSERT INTO ${target} (${columns.join(', ')}) ${select} ON CONFLICT DO NOTHING`;
   }
 
+  /**
+   * Each version's end, `_tt_valid_to`, is the earliest commit time among the later versions of its
+   * key (by position): a version is the state at time t exactly when it committed by t and its
+   * end is after t (or it has none), which is what "the last version by position among those
+   * committed by t" selects. It is the earliest, not the next one's, because commit times need not
+   * follow positions (a snapshot's rows carry the time it started).
+   *
+   * New versions of a key, from its earliest new position p and earliest new commit time t on,
+   * can change the ends of: the versions at or after p (the new ones, and any a faster worker
+   * stored after them), and the last version before p, L. Ends only grow along the positions and
+   * every version before L ends by L's commit time or L's end, so none of them changes unless
+   * both are after t: only when commit times go back are the versions before L read too. All of
+   * it goes through indexes ((_tt_key, _tt_position) to find, the version id's to change: `= ANY`
+   * of an array, for the planner cannot count a batch and would otherwise read the whole history),
+   * and the end is in no index, so PostgreSQL can mostly write the new row beside the old one (a
+   * HOT update).
+   */
+  async closeVersions(hist: string, source: string, params: readonly SqlParam[] = []): Promise<void> {
+    // Apply workers that store versions of the same keys at once would each miss the other's: the
+    // ends of a table are set one transaction at a time, each seeing what the one before committed
+    // (the lock is held to commit; the statement below takes its snapshot after it).
+    await this.run(`SELECT pg_advisory_xact_lock(hashtext(${literal(`tabletime ends ${hist}`)}))`);
+    const row = (h: string) =>
+      `${h}._tt_version_id AS id, ${h}._tt_key, ${h}._tt_position, ${h}._tt_commit_ts, ${h}._tt_valid_to`;
+    // OFFSET 0 keeps each lookup a nested index scan: the planner cannot count the batch's keys.
+    await this.change(
+      `WITH k AS (
+        SELECT _tt_key, min(_tt_commit_ts) AS t, min(_tt_position) AS p FROM (${source}) s
+         WHERE _tt_key IS NOT NULL GROUP BY _tt_key),
+      l AS (
+        SELECT b.*, least(b._tt_commit_ts, ${OPEN_END.replaceAll('h.', 'b.')}) > k.t AS back
+          FROM k CROSS JOIN LATERAL (
+            SELECT ${row('h')} FROM ${hist} h
+             WHERE h._tt_key = k._tt_key AND h._tt_position < k.p ORDER BY h._tt_position DESC LIMIT 1) b),
+      c AS (
+        SELECT a.* FROM k CROSS JOIN LATERAL (
+          SELECT ${row('h')} FROM ${hist} h WHERE h._tt_key = k._tt_key AND h._tt_position >= k.p OFFSET 0) a
+        UNION ALL
+        SELECT id, _tt_key, _tt_position, _tt_commit_ts, _tt_valid_to FROM l
+        UNION ALL
+        SELECT a.* FROM l CROSS JOIN LATERAL (
+          SELECT ${row('h')} FROM ${hist} h
+           WHERE h._tt_key = l._tt_key AND h._tt_position < l._tt_position OFFSET 0) a
+         WHERE l.back),
+      e AS (
+        SELECT id, vt FROM (
+          SELECT id, _tt_valid_to AS old,
+                 min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
+            FROM c) w
+         WHERE vt IS DISTINCT FROM old)
+      UPDATE ${hist} h SET _tt_valid_to = e.vt FROM e
+       WHERE h._tt_version_id = ANY (ARRAY(SELECT id FROM e)) AND h._tt_version_id = e.id`,
+      params,
+    );
+  }
+
+  /**
+   * Adds `_tt_valid_to` to a history that has none (a new one, or one an older tabletime made) and
+   * fills it in, in the caller's transaction. Pages keep a tenth free, so that ending a version
+   * can write its new row beside the old one.
+   */
+  async #ensureEnds(database: string, table: string, hist: string): Promise<void> {
+    const [has] = await this.rows(
+      `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = '_tt_valid_to'`,
+      [database, `${table}__history`],
+    );
+    if (has) return;
+    await this.run(`ALTER TABLE ${hist} ADD COLUMN _tt_valid_to timestamptz`);
+    await this.run(`UPDATE ${hist} h SET _tt_valid_to = e.vt FROM (
+        SELECT _tt_version_id,
+               min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
+          FROM ${hist} WHERE _tt_key IS NOT NULL) e
+      WHERE h._tt_version_id = e._tt_version_id AND e.vt IS NOT NULL`);
+    await this.run(`ALTER TABLE ${hist} SET (fillfactor = 90)`);
+  }
+
   async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
     const src = columns.map((c) => ident(c.name)).join(', ');
     const [current, versions] = this.#views(database, table);
-    const key = 'coalesce(_tt_key, _tt_version_id)';
     await this.run(
       `CREATE INDEX IF NOT EXISTS ${ident(`${table}__key_position`)} ON ${hist} (_tt_key, _tt_position)`,
     );
+    await this.#ensureEnds(database, table, hist);
     await this.run(`DROP VIEW IF EXISTS ${current}; DROP VIEW IF EXISTS ${versions}`);
-    await this.run(`CREATE VIEW ${versions} AS
-      SELECT *, _tt_commit_ts AS _tt_valid_from,
-             lead(_tt_commit_ts) OVER (PARTITION BY ${key} ORDER BY _tt_position) AS _tt_valid_to
-        FROM ${hist}`);
+    await this.run(`CREATE VIEW ${versions} AS SELECT *, _tt_commit_ts AS _tt_valid_from FROM ${hist}`);
     await this.run(`CREATE VIEW ${current} AS
-      SELECT ${src} FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} ORDER BY ${key}, _tt_position DESC) v WHERE NOT v._tt_deleted`);
+      SELECT ${src} FROM ${hist} WHERE _tt_valid_to IS NULL AND NOT _tt_deleted`);
     // $1, not its name: in a SQL function a column of the same name (a source column `ts`) wins.
     await this
       .run(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
-      SELECT v.* FROM (SELECT DISTINCT ON (${key}) * FROM ${hist} WHERE _tt_commit_ts <= $1 ORDER BY ${key}, _tt_position DESC) v
-       WHERE NOT v._tt_deleted $$`);
+      SELECT * FROM ${hist} WHERE _tt_commit_ts <= $1 AND (_tt_valid_to IS NULL OR _tt_valid_to > $1) AND NOT _tt_deleted $$`);
   }
 
   close(): Promise<void> {

@@ -81,6 +81,15 @@ export interface SqlDialect {
    * integers many times faster than key texts; a store with an index on `_tt_key` gains nothing.
    */
   readonly typedKeyFilter?: boolean;
+  /**
+   * Where the history keeps each version's end, `_tt_valid_to` (the earliest commit time of a
+   * later version of its key; NULL while there is none), so that the state at a time is a filter
+   * rather than a search for each key's last version: sets it again, inside the caller's
+   * transaction, for the versions that `source` (a SELECT of `_tt_key`, `_tt_commit_ts` and
+   * `_tt_position` of versions just stored, with `params`) can end, and for those versions
+   * themselves. Without it, no such column.
+   */
+  closeVersions?(hist: string, source: string, params?: readonly SqlParam[]): Promise<void>;
   /** Views/macros/functions for current state, versions and as-of. */
   createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
   close(): Promise<void>;

@@ -36,9 +36,10 @@ export const META_SCHEMA = '_tabletime';
 /**
  * The version of the views, macros and functions createViews makes. A store that recorded an
  * older one makes them again for every table when it opens. 2: the as-of macro and function no
- * longer take a source column named `ts` for their parameter; DuckDB's plan by aggregate.
+ * longer take a source column named `ts` for their parameter; DuckDB's plan by aggregate. 3:
+ * PostgreSQL's histories keep each version's end (`_tt_valid_to`, filled in for older ones).
  */
-const VIEWS_VERSION = '2';
+const VIEWS_VERSION = '3';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
@@ -71,6 +72,9 @@ export function lastVersions(hist: string, where: string): string {
         FROM ${hist} h ${where}
     ) latest WHERE _tt_rank = 1 AND NOT _tt_deleted`;
 }
+
+/** A window frame: the versions after this one (their earliest commit time is this one's end). */
+export const FOLLOWING = 'ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING';
 
 /** Column kinds whose typed equality is exactly their change-file text's equality. */
 const EXACT_KEY_KINDS: ReadonlySet<ColumnKind> = new Set([
@@ -157,8 +161,26 @@ export class SqlHistoryStore implements HistoryStore {
     return this.dialect.tableName(database, `${table}__history`);
   }
 
-  #last(hist: string, where: string, schema: TableSchema): string {
+  /**
+   * The last version of each key among those `where` keeps, deleted ones left out; `byEnd` when
+   * `where` already keeps only the versions valid at its moment (#momentFilter).
+   */
+  #last(hist: string, where: string, schema: TableSchema, byEnd = false): string {
+    if (byEnd) return `SELECT * FROM ${hist} ${where ? `${where} AND` : 'WHERE'} NOT _tt_deleted`;
     return lastVersionsIn(this.dialect, hist, where, schema.columns);
+  }
+
+  /** Whether the versions valid at `at` are found by their stored end (now, or a time). */
+  #byEnd(at: Moment): boolean {
+    return this.dialect.closeVersions !== undefined && (at === null || typeof at === 'number');
+  }
+
+  /** The condition "valid at the moment" by the stored end (#byEnd): for now, or a time. */
+  #validAt(at: number | null, params: SqlParam[]): string {
+    if (at === null) return '_tt_valid_to IS NULL';
+    params.push(isoFromMicros(at));
+    const t = `CAST($${params.length} AS ${this.dialect.metaType('TIMESTAMPTZ')})`;
+    return `_tt_commit_ts <= ${t} AND (_tt_valid_to IS NULL OR _tt_valid_to > ${t})`;
   }
 
   /** tabletime's own tables (applied files, the column catalog). */
@@ -281,6 +303,10 @@ export class SqlHistoryStore implements HistoryStore {
       await d.lockSchemaChanges?.();
       for (const sql of statements) await d.run(sql);
       for (const [sql, params] of respell) await d.change(sql, params);
+      // A history that already held both spellings of a record (from before the re-spelling) had
+      // each spelling's versions end on their own: every end is worked out again.
+      if (respell.length > 0)
+        await d.closeVersions?.(hist, `SELECT _tt_key, _tt_commit_ts, _tt_position FROM ${hist}`);
       await d.rows(`DELETE FROM ${this.#meta('columns')} WHERE database_name = $1 AND table_name = $2`, [
         schema.database,
         schema.table,
@@ -458,9 +484,23 @@ export class SqlHistoryStore implements HistoryStore {
       if (p < min) min = p;
       if (p > max) max = p;
     }
+    const ts = `CAST(_tt_commit_ts AS ${d.metaType('TIMESTAMPTZ')})`;
+    // Where the history keeps each version's end: the batch's own versions get theirs from the
+    // batch, and closeVersions then ends the versions they follow (and any the batch precedes).
+    const ends = d.closeVersions
+      ? [
+          `min(${ts}) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position ${FOLLOWING}) AS _tt_valid_to`,
+        ]
+      : [];
     const inserted = await d.change(
-      d.insertIgnore(hist, textCols, `SELECT ${select.join(', ')} FROM ${staged}`, { min, max }),
+      d.insertIgnore(
+        hist,
+        [...textCols, ...(d.closeVersions ? ['_tt_valid_to'] : [])],
+        `SELECT ${[...select, ...ends].join(', ')} FROM ${staged}`,
+        { min, max },
+      ),
     );
+    await d.closeVersions?.(hist, `SELECT _tt_key, ${ts} AS _tt_commit_ts, _tt_position FROM ${staged}`);
     await d.run(`DROP TABLE ${staged}`);
     return inserted;
   }
@@ -491,7 +531,7 @@ export class SqlHistoryStore implements HistoryStore {
     ];
     // Every item named: a MERGE (BigQuery) matches columns by name, not by place.
     const select = [...source, ...values.map((v, i) => `${v} AS ${META_TYPES[i]![0]}`)];
-    return d.change(
+    const inserted = await d.change(
       d.insertIgnore(
         hist,
         columns,
@@ -500,6 +540,12 @@ export class SqlHistoryStore implements HistoryStore {
       ),
       [t.positionKey, t.commitTimestamp, t.logFile, String(t.logPosition), t.gtid, t.file],
     );
+    await d.closeVersions?.(
+      hist,
+      `SELECT _tt_key, _tt_commit_ts, _tt_position FROM ${hist} WHERE _tt_position = $1 AND _tt_op = 'TRUNCATE'`,
+      [t.positionKey],
+    );
+    return inserted;
   }
 
   async tables(): Promise<TableSummary[]> {
@@ -577,11 +623,12 @@ export class SqlHistoryStore implements HistoryStore {
     keys?: readonly string[],
     after?: { schema: TableSchema; key: Row },
     changed?: { hist: string; from: Moment; to: Moment },
-  ): { where: string; params: SqlParam[] } {
+  ): { where: string; params: SqlParam[]; byEnd: boolean } {
     const d = this.dialect;
     const conditions: string[] = [];
     const params: SqlParam[] = [];
-    const upTo = this.#upTo(at, params);
+    const byEnd = this.#byEnd(at);
+    const upTo = byEnd ? this.#validAt(at as number | null, params) : this.#upTo(at, params);
     if (upTo) conditions.push(upTo);
     if (changed) {
       // Only records with a version in (from, to]: what a diff can show.
@@ -611,13 +658,13 @@ export class SqlHistoryStore implements HistoryStore {
       );
       conditions.push(`(${ors.map((o) => `(${o})`).join(' OR ')})`);
     }
-    return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params };
+    return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params, byEnd };
   }
 
   async asOf(database: string, table: string, at: Moment, options: AsOfOptions = {}): Promise<Row[]> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
-    const { where, params } = this.#momentFilter(
+    const { where, params, byEnd } = this.#momentFilter(
       at,
       options.keys,
       options.after ? { schema, key: options.after } : undefined,
@@ -629,7 +676,7 @@ export class SqlHistoryStore implements HistoryStore {
         : '';
     const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`;
     const rows = await d.rows(
-      `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema)}) v ${order}${limit}`,
+      `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v ${order}${limit}`,
       params,
     );
     return rows.map((r) => this.#decode(schema, r));
@@ -637,9 +684,9 @@ export class SqlHistoryStore implements HistoryStore {
 
   async countAsOf(database: string, table: string, at: Moment): Promise<number> {
     const schema = await this.#schemaOrFail(database, table);
-    const { where, params } = this.#momentFilter(at);
+    const { where, params, byEnd } = this.#momentFilter(at);
     const rows = await this.dialect.rows(
-      `SELECT count(*) AS n FROM (${this.#last(this.#hist(database, table), where, schema)}) v`,
+      `SELECT count(*) AS n FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v`,
       params,
     );
     return Number(rows[0]!.n);
@@ -647,9 +694,9 @@ export class SqlHistoryStore implements HistoryStore {
 
   async keysAsOf(database: string, table: string, at: Moment): Promise<string[]> {
     const schema = await this.#schemaOrFail(database, table);
-    const { where, params } = this.#momentFilter(at);
+    const { where, params, byEnd } = this.#momentFilter(at);
     const rows = await this.dialect.rows(
-      `SELECT _tt_key FROM (${this.#last(this.#hist(database, table), where, schema)}) v WHERE _tt_key IS NOT NULL`,
+      `SELECT _tt_key FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v WHERE _tt_key IS NOT NULL`,
       params,
     );
     return rows.map((r) => String(r._tt_key as string));
@@ -719,10 +766,10 @@ export class SqlHistoryStore implements HistoryStore {
     const read = async (at: Moment) => {
       if (schema.primaryKeys.length === 0) return this.asOf(database, table, at);
       const hist = this.#hist(database, table);
-      const { where, params } = this.#momentFilter(at, undefined, undefined, { hist, from, to });
+      const { where, params, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to });
       const order = schema.primaryKeys.map((k) => `v.${this.dialect.ident(k)}`).join(', ');
       const rows = await this.dialect.rows(
-        `SELECT ${this.#selectOut(schema)} FROM (${this.#last(hist, where, schema)}) v ORDER BY ${order}`,
+        `SELECT ${this.#selectOut(schema)} FROM (${this.#last(hist, where, schema, byEnd)}) v ORDER BY ${order}`,
         params,
       );
       return rows.map((r) => this.#decode(schema, r));

@@ -22,6 +22,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
+import pg from 'pg';
 import { applyFile, deadLetterFiles } from '../../src/apply/index.ts';
 import { openSnapshot } from '../../src/capture/snapshot.ts';
 import { prepareExactReads, readTableSchema, selectList, ident } from '../../src/capture/select-values.ts';
@@ -162,6 +163,29 @@ async function linesOfHistory(
     out.set(keyTextOfRow(row, stored.primaryKeys, byName)!, canonicalLine(row, columns));
   }
   return out;
+}
+
+/**
+ * How many versions of the PostgreSQL history have another end (`_tt_valid_to`) than their key's
+ * later versions give: apply keeps it across kill -9, restarts and files applied twice or late.
+ */
+async function wrongEnds(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    let wrong = 0;
+    for (const t of TABLES) {
+      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM (
+          SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
+                   PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
+            FROM "${DATABASE}"."${t}__history") e
+         WHERE vt IS DISTINCT FROM _tt_valid_to`);
+      wrong += Number(rows[0]!.n);
+    }
+    return wrong;
+  } finally {
+    await client.end();
+  }
 }
 
 export interface Tally {
@@ -581,6 +605,13 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
       {
         await using store = await openStore(dirB, pg.url);
         await checkHistory('B (capture + apply, PostgreSQL)', store, conn, workload, recorded, tally);
+      }
+      const wrong = await wrongEnds(pg.url);
+      if (wrong > 0) {
+        tally.mismatched += wrong;
+        tally.problems.push(
+          `B: ${wrong} version(s) whose stored end (_tt_valid_to) is not the earliest commit time of their key's later versions`,
+        );
       }
     } finally {
       await conn.end();
