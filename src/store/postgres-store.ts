@@ -342,11 +342,16 @@ class PostgresDialect extends StandardSqlDialect {
    * can change the ends of: the versions at or after p (the new ones, and any a faster worker
    * stored after them), and the last version before p, L. Ends only grow along the positions and
    * every version before L ends by L's commit time or L's end, so none of them changes unless
-   * both are after t: only when commit times go back are the versions before L read too. All of
-   * it goes through indexes ((_tt_key, _tt_position) to find, the version id's to change: `= ANY`
-   * of an array, for the planner cannot count a batch and would otherwise read the whole history),
-   * and the end is in no index, so PostgreSQL can mostly write the new row beside the old one (a
-   * HOT update).
+   * both are after t: only when commit times go back are the versions before L read too.
+   *
+   * The usual key is simpler: L is still open (so nothing was stored after it: whoever stored a
+   * later version ended it) and committed by t. Its end becomes t, and the new versions' ends,
+   * worked out from the batch as they were stored, stand. Only the other keys (a first version, a
+   * file after later ones, a replay, times going back) are worked out from their versions.
+   *
+   * Lookups go through the (_tt_key, _tt_position) index, and the rows to change by their version
+   * ids (`= ANY` of an array: the planner cannot count a batch and would otherwise read the whole
+   * history).
    */
   async closeVersions(hist: string, source: string, params: readonly SqlParam[] = []): Promise<void> {
     // Apply workers that store versions of the same keys at once would each miss the other's: the
@@ -361,21 +366,25 @@ class PostgresDialect extends StandardSqlDialect {
         SELECT _tt_key, min(_tt_commit_ts) AS t, min(_tt_position) AS p FROM (${source}) s
          WHERE _tt_key IS NOT NULL GROUP BY _tt_key),
       l AS (
-        SELECT b.*, least(b._tt_commit_ts, ${OPEN_END.replaceAll('h.', 'b.')}) > k.t AS back
-          FROM k CROSS JOIN LATERAL (
+        SELECT k._tt_key AS key, k.t, k.p, b.*,
+               b.id IS NOT NULL AND b._tt_valid_to IS NULL AND b._tt_commit_ts <= k.t AS usual
+          FROM k LEFT JOIN LATERAL (
             SELECT ${row('h')} FROM ${hist} h
-             WHERE h._tt_key = k._tt_key AND h._tt_position < k.p ORDER BY h._tt_position DESC LIMIT 1) b),
+             WHERE h._tt_key = k._tt_key AND h._tt_position < k.p ORDER BY h._tt_position DESC LIMIT 1) b ON true),
       c AS (
-        SELECT a.* FROM k CROSS JOIN LATERAL (
-          SELECT ${row('h')} FROM ${hist} h WHERE h._tt_key = k._tt_key AND h._tt_position >= k.p OFFSET 0) a
+        SELECT a.* FROM l CROSS JOIN LATERAL (
+          SELECT ${row('h')} FROM ${hist} h WHERE h._tt_key = l.key AND h._tt_position >= l.p OFFSET 0) a
+         WHERE NOT l.usual
         UNION ALL
-        SELECT id, _tt_key, _tt_position, _tt_commit_ts, _tt_valid_to FROM l
+        SELECT id, _tt_key, _tt_position, _tt_commit_ts, _tt_valid_to FROM l WHERE id IS NOT NULL AND NOT usual
         UNION ALL
         SELECT a.* FROM l CROSS JOIN LATERAL (
           SELECT ${row('h')} FROM ${hist} h
-           WHERE h._tt_key = l._tt_key AND h._tt_position < l._tt_position OFFSET 0) a
-         WHERE l.back),
+           WHERE h._tt_key = l.key AND h._tt_position < l._tt_position OFFSET 0) a
+         WHERE NOT l.usual AND least(l._tt_commit_ts, ${OPEN_END.replaceAll('h.', 'l.')}) > l.t),
       e AS (
+        SELECT id, t AS vt FROM l WHERE usual
+        UNION ALL
         SELECT id, vt FROM (
           SELECT id, _tt_valid_to AS old,
                  min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
@@ -389,8 +398,7 @@ class PostgresDialect extends StandardSqlDialect {
 
   /**
    * Adds `_tt_valid_to` to a history that has none (a new one, or one an older tabletime made) and
-   * fills it in, in the caller's transaction. Pages keep a tenth free, so that ending a version
-   * can write its new row beside the old one.
+   * fills it in, in the caller's transaction.
    */
   async #ensureEnds(database: string, table: string, hist: string): Promise<void> {
     const [has] = await this.rows(
@@ -404,7 +412,6 @@ class PostgresDialect extends StandardSqlDialect {
                min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
           FROM ${hist} WHERE _tt_key IS NOT NULL) e
       WHERE h._tt_version_id = e._tt_version_id AND e.vt IS NOT NULL`);
-    await this.run(`ALTER TABLE ${hist} SET (fillfactor = 90)`);
   }
 
   async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
