@@ -91,6 +91,34 @@ describe('PostgreSQL: each version’s end', () => {
     }
   });
 
+  it('a version staged twice in one batch (a file written again under another name) does not end itself', async () => {
+    const store = await PostgresStore.open(db.url);
+    try {
+      const [v1, v2] = [1, 2].map((i) =>
+        binlogEvent(
+          T,
+          { id: 9, v: i },
+          {
+            changeType: i === 1 ? 'INSERT' : 'UPDATE-INSERT',
+            logPosition: 5000 + i,
+            commitUs: BASE + (10 + i) * 1e6,
+          },
+        ),
+      );
+      await store.applyFile('d-1.jsonl', [{ event: v1!, schema: T }]);
+      await store.applyFiles(
+        ['d-2a.jsonl', 'd-2b.jsonl'].map((file) => ({ file, events: [{ event: v2!, schema: T }] })),
+      );
+      assert.equal(await wrongEnds(), 0);
+      assert.deepEqual(
+        (await store.asOf('e', 't', null)).filter((r) => r.id === 9),
+        [{ id: 9, v: 2 }],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it("a TRUNCATE's tombstones end the versions before them", async () => {
     const store = await PostgresStore.open(db.url);
     try {

@@ -11,7 +11,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { type ColumnSchema, ConfigError, TransientError } from '../core/index.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { FOLLOWING, SqlHistoryStore } from './sql-history-store.ts';
+import { LATER, SqlHistoryStore } from './sql-history-store.ts';
 
 /** A version's end for comparisons: no end is after every time. */
 const OPEN_END = "coalesce(h._tt_valid_to, 'infinity'::timestamptz)";
@@ -387,7 +387,7 @@ class PostgresDialect extends StandardSqlDialect {
         UNION ALL
         SELECT id, vt FROM (
           SELECT id, _tt_valid_to AS old,
-                 min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
+                 min(_tt_commit_ts) OVER (PARTITION BY _tt_key ${LATER}) AS vt
             FROM c) w
          WHERE vt IS DISTINCT FROM old)
       UPDATE ${hist} h SET _tt_valid_to = e.vt FROM e
@@ -409,7 +409,7 @@ class PostgresDialect extends StandardSqlDialect {
     await this.run(`ALTER TABLE ${hist} ADD COLUMN _tt_valid_to timestamptz`);
     await this.run(`UPDATE ${hist} h SET _tt_valid_to = e.vt FROM (
         SELECT _tt_version_id,
-               min(_tt_commit_ts) OVER (PARTITION BY _tt_key ORDER BY _tt_position ${FOLLOWING}) AS vt
+               min(_tt_commit_ts) OVER (PARTITION BY _tt_key ${LATER}) AS vt
           FROM ${hist} WHERE _tt_key IS NOT NULL) e
       WHERE h._tt_version_id = e._tt_version_id AND e.vt IS NOT NULL`);
   }

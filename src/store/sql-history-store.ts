@@ -73,8 +73,14 @@ export function lastVersions(hist: string, where: string): string {
     ) latest WHERE _tt_rank = 1 AND NOT _tt_deleted`;
 }
 
-/** A window frame: the versions after this one (their earliest commit time is this one's end). */
-export const FOLLOWING = 'ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING';
+/**
+ * The window, within a key's versions, of those after this one's position (their earliest commit
+ * time is this one's end): by descending position, every group of rows before this one's. Not
+ * `ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING`: PostgreSQL works that
+ * frame out again for every row (20,000 versions of one key: 12 s, against 29 ms), and it would
+ * count a version staged twice in one batch (a file written again) as after itself.
+ */
+export const LATER = 'ORDER BY _tt_position DESC GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING';
 
 /** Column kinds whose typed equality is exactly their change-file text's equality. */
 const EXACT_KEY_KINDS: ReadonlySet<ColumnKind> = new Set([
@@ -488,9 +494,7 @@ export class SqlHistoryStore implements HistoryStore {
     // Where the history keeps each version's end: the batch's own versions get theirs from the
     // batch, and closeVersions then ends the versions they follow (and any the batch precedes).
     const ends = d.closeVersions
-      ? [
-          `min(${ts}) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position ${FOLLOWING}) AS _tt_valid_to`,
-        ]
+      ? [`min(${ts}) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ${LATER}) AS _tt_valid_to`]
       : [];
     const inserted = await d.change(
       d.insertIgnore(
