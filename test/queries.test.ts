@@ -279,7 +279,14 @@ for (const kind of ['duckdb', 'postgres'] as const) {
           await raw(`ALTER TABLE "q"."${t}__history" DROP COLUMN _tt_valid_to CASCADE`);
         }
         await raw(`UPDATE "_tabletime"."store" SET value = '2' WHERE name = 'views'`);
-        store = await reopen();
+        const notices: string[] = [];
+        store = await PostgresStore.open(location, { notice: (m) => notices.push(m) });
+        // The long work at open is announced, table by table, and only where it is done.
+        assert.equal(notices.length, 4, notices.join('\n'));
+        for (const [i, t] of ['a', 'c'].entries()) {
+          assert.match(notices[2 * i]!, new RegExp(`^upgrading q\\.${t}: filling in each version's end`));
+          assert.match(notices[2 * i + 1]!, new RegExp(`^upgraded q\\.${t} in \\d+\\.\\d s$`));
+        }
         for (const [table, list] of [
           ['a', all.a],
           ['c', all.c],

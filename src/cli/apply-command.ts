@@ -37,13 +37,14 @@ export async function applyCommand(opts: ApplyCommandOptions, out: NodeJS.Writab
   await using _lock = remote
     ? await lockDataDir(dataDir, 'apply', 'give each apply worker its own --data-dir')
     : null;
-  await using store = await openStore(dataDir, opts.store);
+  const logger = createLogger();
+  await using store = await openStore(dataDir, opts.store, { notice: (m) => logger.info(m) });
   const options = {
     store,
     remote,
     bucketDir: bucketDirOf(dataDir),
     deadLetterDir: join(dataDir, 'dead-letters'),
-    logger: createLogger(),
+    logger,
   };
   if (opts.notifications) {
     // A worker: runs until SIGINT/SIGTERM, then finishes the batch in hand.

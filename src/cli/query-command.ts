@@ -125,6 +125,12 @@ function printRows(
  * `tabletime query …`. With a running `tabletime run` on the data dir, the question goes to it
  * (it holds the DuckDB file); otherwise the file is opened here.
  */
+
+/** A log line on stderr; the logger is loaded only then (a query does not need it otherwise). */
+async function logLine(message: string): Promise<void> {
+  (await import('./logger.ts')).createLogger().info(message);
+}
+
 export async function queryCommand(
   what: string,
   table: string | undefined,
@@ -137,7 +143,10 @@ export async function queryCommand(
     if (forwarded.error) throw answeredError(forwarded.error);
     return forwarded.exitCode;
   }
-  await using store = await openStore(resolve(opts.dataDir), opts.store, { existing: true });
+  await using store = await openStore(resolve(opts.dataDir), opts.store, {
+    existing: true,
+    notice: (m) => void logLine(m),
+  });
   return await answerQuery(store, what, table, opts, out);
 }
 

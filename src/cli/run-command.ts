@@ -120,7 +120,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
     'capture',
     'stop it first, or give this one its own --data-dir',
   );
-  await using store = await openStore(dataDir, opts.store);
+  await using store = await openStore(dataDir, opts.store, { notice: (m) => logger.info(m) });
   await using reader = await openReaderFor(store, dataDir, opts.store);
   const checkpoints = new CheckpointStore(join(dataDir, 'capture'));
   const registry = new SchemaRegistry(bucketDir);

@@ -15,7 +15,10 @@ export async function serveCommand(opts: {
   tokenFile?: string;
 }): Promise<number> {
   const logger = createLogger();
-  await using store = await openStore(resolve(opts.dataDir), opts.store, { existing: true });
+  await using store = await openStore(resolve(opts.dataDir), opts.store, {
+    existing: true,
+    notice: (m) => logger.info(m),
+  });
   await using http = await startHttp(createApi({ store }), {
     listen: opts.http,
     tokenFile: opts.tokenFile,

@@ -81,7 +81,10 @@ export async function verifyCommand(opts: VerifyCommandOptions, out: NodeJS.Writ
     };
     const running = opts.store ? null : await runningHistorySide(dataDir);
     if (running) return await compare(running);
-    await using store = await openStore(dataDir, opts.store, { existing: true });
+    await using store = await openStore(dataDir, opts.store, {
+      existing: true,
+      notice: (m) => logger.info(m),
+    });
     return await compare(storeHistorySide(store, bucketWaitApplied(store, dataDir)));
   } finally {
     await conn.end();

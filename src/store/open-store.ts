@@ -14,12 +14,13 @@ export function duckdbPathOf(dataDir: string): string {
 /**
  * The store for `--store`: none (DuckDB in DIR/history.duckdb), `duckdb:PATH`, or
  * `postgres://user@host:5432/db`, or `bigquery://project/dataset` (not run here: see bigquery-store.ts).
- * `existing`: a DuckDB file must be there already (commands that only read).
+ * `existing`: a DuckDB file must be there already (commands that only read). `notice`: one-line
+ * messages about long work while opening (PostgreSQL: an older history's upgrade).
  */
 export async function openStore(
   dataDir: string,
   spec?: string,
-  options: { readonly existing?: boolean } = {},
+  options: { readonly existing?: boolean; readonly notice?: (message: string) => void } = {},
 ): Promise<HistoryStore> {
   if (!spec || spec.startsWith('duckdb:')) {
     const path = spec ? spec.slice('duckdb:'.length) : duckdbPathOf(dataDir);
@@ -38,7 +39,8 @@ export async function openStore(
       );
     return DuckdbStore.open(path);
   }
-  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) return PostgresStore.open(spec);
+  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://'))
+    return PostgresStore.open(spec, { notice: options.notice });
   if (spec.startsWith('bigquery://')) return BigQueryStore.open(spec);
   throw new ConfigError(
     'STORE',

@@ -217,10 +217,12 @@ class PostgresDialect extends StandardSqlDialect {
   readonly name = 'postgres';
   readonly textType = 'text';
   readonly #conn: PgConnection;
+  readonly #notice: (message: string) => void;
 
-  constructor(conn: PgConnection) {
+  constructor(conn: PgConnection, notice: (message: string) => void = () => undefined) {
     super();
     this.#conn = conn;
+    this.#notice = notice;
   }
 
   async run(sql: string): Promise<void> {
@@ -406,12 +408,27 @@ class PostgresDialect extends StandardSqlDialect {
       [database, `${table}__history`],
     );
     if (has) return;
+    // A history an older tabletime made: the fill-in rewrites every row, minutes for tens of
+    // millions, while every other process waits for the schema lock. Say so.
+    const [size] = await this.rows(
+      `SELECT greatest(reltuples, 0)::bigint AS n, EXISTS (SELECT 1 FROM ${hist}) AS any FROM pg_class WHERE oid = $1::regclass`,
+      [hist],
+    );
+    const versions = Number(size?.n ?? 0); // PostgreSQL's estimate; 0 before the table's first ANALYZE
+    const announce = size?.any === true;
+    const started = Date.now();
+    if (announce)
+      this.#notice(
+        `upgrading ${database}.${table}: filling in each version's end (_tt_valid_to) for ${versions > 0 ? `about ${versions}` : 'its'} versions, once; apply and queries of this store wait for it`,
+      );
     await this.run(`ALTER TABLE ${hist} ADD COLUMN _tt_valid_to timestamptz`);
     await this.run(`UPDATE ${hist} h SET _tt_valid_to = e.vt FROM (
         SELECT _tt_version_id,
                min(_tt_commit_ts) OVER (PARTITION BY _tt_key ${LATER}) AS vt
           FROM ${hist} WHERE _tt_key IS NOT NULL) e
       WHERE h._tt_version_id = e._tt_version_id AND e.vt IS NOT NULL`);
+    if (announce)
+      this.#notice(`upgraded ${database}.${table} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
   async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
@@ -439,10 +456,14 @@ class PostgresDialect extends StandardSqlDialect {
 }
 
 export class PostgresStore extends SqlHistoryStore {
-  static async open(url: string): Promise<PostgresStore> {
+  /** `notice`: one-line messages about long work at open (an upgrade of an older history). */
+  static async open(
+    url: string,
+    options: { readonly notice?: (message: string) => void } = {},
+  ): Promise<PostgresStore> {
     const conn = new PgConnection(url);
     await conn.open();
-    const store = new PostgresStore(new PostgresDialect(conn));
+    const store = new PostgresStore(new PostgresDialect(conn, options.notice));
     try {
       await store.init();
     } catch (err) {
