@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +38,13 @@ export async function startCapture(
     >
   > = {},
 ): Promise<RunningCapture> {
-  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
+  let dir = dataDir;
+  if (!dir) {
+    // A folder of our own: gone when the test file's process ends (a test may restart capture in
+    // it, or read its bucket, after stop()), not left in /tmp run after run.
+    const made = (dir = await mkdtemp(join(tmpdir(), 'tabletime-capture-')));
+    process.once('exit', () => rmSync(made, { recursive: true, force: true }));
+  }
   const controller = new AbortController();
   const logger = extra.logger ?? pino({ level: process.env.TABLETIME_TEST_LOG ?? 'silent' });
   const state: { failure: Error | null } = { failure: null };
