@@ -9,7 +9,7 @@ import pg from 'pg';
 import { columnFromSqlType, isoFromMicros, positionKey, type TableSchema } from '../src/core/index.ts';
 import { PostgresStore } from '../src/store/index.ts';
 import { binlogEvent } from './support/events.ts';
-import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
+import { createTestPostgres, type TestPostgres, wrongEndsSql } from './support/postgres.ts';
 
 const T: TableSchema = {
   database: 'e',
@@ -34,15 +34,7 @@ describe('PostgreSQL: each version’s end', () => {
 
   /** Versions whose stored end differs from the earliest commit time of their key's later ones. */
   const wrongEnds = async () =>
-    Number(
-      (
-        await admin.query<{ n: string }>(`SELECT count(*) AS n FROM (
-          SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
-                   PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
-            FROM e.t__history) x
-         WHERE vt IS DISTINCT FROM _tt_valid_to`)
-      ).rows[0]!.n,
-    );
+    Number((await admin.query<{ n: string }>(wrongEndsSql('e.t__history'))).rows[0]!.n);
 
   it('a worker that stores a later version while another has not committed its own waits for it', async () => {
     const [v1, v2, v3] = [1, 2, 3].map((i) =>

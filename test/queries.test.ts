@@ -22,7 +22,7 @@ import {
 } from '../src/core/index.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
 import { binlogEvent } from './support/events.ts';
-import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
+import { createTestPostgres, type TestPostgres, wrongEndsSql } from './support/postgres.ts';
 import { seededRandom, testSeed } from './support/random.ts';
 
 const A: TableSchema = {
@@ -232,11 +232,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       it("every version's stored end is the earliest commit time of the later versions of its key", async () => {
         await store.close();
         for (const [table] of tables) {
-          const wrong = await raw(`SELECT count(*) FROM (
-              SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
-                       PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
-                FROM "q"."${table}__history") e
-             WHERE vt IS DISTINCT FROM _tt_valid_to`);
+          const wrong = await raw(wrongEndsSql(`"q"."${table}__history"`));
           assert.equal(Number(wrong), 0, table);
         }
         store = await reopen();

@@ -16,7 +16,6 @@ import { LATER, SqlHistoryStore } from './sql-history-store.ts';
 /** A version's end for comparisons: no end is after every time. */
 const OPEN_END = "coalesce(h._tt_valid_to, 'infinity'::timestamptz)";
 
-const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const ZERO_DATE = `'^0000|^[0-9]{4}-00|^[0-9]{4}-[0-9]{2}-00'`;
 
@@ -359,7 +358,7 @@ class PostgresDialect extends StandardSqlDialect {
     // Apply workers that store versions of the same keys at once would each miss the other's: the
     // ends of a table are set one transaction at a time, each seeing what the one before committed
     // (the lock is held to commit; the statement below takes its snapshot after it).
-    await this.run(`SELECT pg_advisory_xact_lock(hashtext(${literal(`tabletime ends ${hist}`)}))`);
+    await this.rows('SELECT pg_advisory_xact_lock(hashtext($1))', [`tabletime ends ${hist}`]);
     const row = (h: string) =>
       `${h}._tt_version_id AS id, ${h}._tt_key, ${h}._tt_position, ${h}._tt_commit_ts, ${h}._tt_valid_to`;
     // OFFSET 0 keeps each lookup a nested index scan: the planner cannot count the batch's keys.

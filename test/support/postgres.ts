@@ -24,3 +24,16 @@ export async function createTestPostgres(): Promise<TestPostgres> {
   };
   return { url: url.toString(), drop, [Symbol.asyncDispose]: drop };
 }
+
+/**
+ * The SELECT that counts (as `n`) the versions of a PostgreSQL history table whose stored end
+ * (`_tt_valid_to`) is not the earliest commit time of their key's later versions. Spelled out
+ * here by the plain definition (the next rows by position), not by the store's own window.
+ */
+export function wrongEndsSql(hist: string): string {
+  return `SELECT count(*) AS n FROM (
+      SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
+               PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
+        FROM ${hist}) e
+     WHERE vt IS DISTINCT FROM _tt_valid_to`;
+}

@@ -35,6 +35,7 @@ import { startTestMariadb, type TestMariadb } from '../support/mariadb.ts';
 import { seededRandom } from '../support/random.ts';
 import { listChangeFiles, waitForCheckpoint } from '../support/bucket.ts';
 import { masterPosition } from '../support/capture.ts';
+import { wrongEndsSql } from '../support/postgres.ts';
 import { startPrivatePostgres } from '../support/private-postgres.ts';
 import { CREATE, DATABASE, TABLES, TortureWorkload } from './workload.ts';
 
@@ -175,11 +176,7 @@ async function wrongEnds(url: string): Promise<number> {
   try {
     let wrong = 0;
     for (const t of TABLES) {
-      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM (
-          SELECT _tt_valid_to, min(_tt_commit_ts) OVER (
-                   PARTITION BY _tt_key ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS vt
-            FROM "${DATABASE}"."${t}__history") e
-         WHERE vt IS DISTINCT FROM _tt_valid_to`);
+      const { rows } = await client.query<{ n: string }>(wrongEndsSql(`"${DATABASE}"."${t}__history"`));
       wrong += Number(rows[0]!.n);
     }
     return wrong;
