@@ -100,10 +100,14 @@ describe('BigQuery store (offline)', () => {
       ),
     );
     assert.ok(
-      ddl.some((q) =>
-        /LEAD\(_tt_commit_ts\) OVER \(PARTITION BY coalesce\(_tt_key, _tt_version_id\) ORDER BY _tt_position\)/.test(
-          q,
-        ),
+      ddl.some(
+        (q) =>
+          /MIN\(_tt_commit_ts\) OVER \(PARTITION BY coalesce\(_tt_key, _tt_version_id\) ORDER BY _tt_rank RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING\)/.test(
+            q,
+          ) &&
+          /DENSE_RANK\(\) OVER \(PARTITION BY coalesce\(_tt_key, _tt_version_id\) ORDER BY _tt_position\) AS _tt_rank/.test(
+            q,
+          ),
       ),
     );
     assert.ok(

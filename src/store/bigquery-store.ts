@@ -277,10 +277,15 @@ export class BigQueryDialect implements SqlDialect {
     const hist = this.tableName(database, `${table}__history`);
     const src = columns.map((c) => bq(c.name)).join(', ');
     const key = 'coalesce(_tt_key, _tt_version_id)';
+    // A version's end as the other stores give it: the earliest commit time of its key's later
+    // versions. BigQuery's frames have no GROUPS, so versions of one position share a rank and the
+    // frame starts at the next rank.
     await this.run(`CREATE OR REPLACE VIEW ${this.tableName(database, `${table}__versions`)} AS
-      SELECT *, _tt_commit_ts AS _tt_valid_from,
-             LEAD(_tt_commit_ts) OVER (PARTITION BY ${key} ORDER BY _tt_position) AS _tt_valid_to
-        FROM ${hist}`);
+      SELECT * EXCEPT (_tt_rank),
+             MIN(_tt_commit_ts) OVER (PARTITION BY ${key} ORDER BY _tt_rank RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS _tt_valid_to
+        FROM (SELECT *, _tt_commit_ts AS _tt_valid_from,
+                     DENSE_RANK() OVER (PARTITION BY ${key} ORDER BY _tt_position) AS _tt_rank
+                FROM ${hist})`);
     await this.run(`CREATE OR REPLACE VIEW ${bq(`${this.#project}.${this.#dataset}.${database}__${table}`)} AS
       SELECT ${src} FROM (${lastVersions(hist, '')}) v`);
     await this

@@ -17,7 +17,7 @@ import {
 import { castIn, castOut, duckdbType, ident } from './duckdb-types.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { lastVersionsIn, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
+import { LATER, lastVersionsIn, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
 import type { ChangeFileRef, NativeApply } from './store.ts';
 
 class DuckdbDialect extends StandardSqlDialect {
@@ -158,10 +158,11 @@ class DuckdbDialect extends StandardSqlDialect {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
     const src = columns.map((c) => ident(c.name)).join(', ');
-    // Versions of one key in source order; a version is valid until the next one of its key.
+    // Every version with its end, as PostgreSQL stores it: the earliest commit time of its key's
+    // later versions (by position; the next version's time when commit times follow positions).
     await this.#conn.run(`CREATE OR REPLACE VIEW ${db}.${ident(`${table}__versions`)} AS
       SELECT *, _tt_commit_ts AS _tt_valid_from,
-             lead(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ORDER BY _tt_position) AS _tt_valid_to
+             min(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ${LATER}) AS _tt_valid_to
         FROM ${hist}`);
     await this.#conn.run(
       `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersionsIn(this, hist, '', columns)}) v`,

@@ -37,9 +37,11 @@ export const META_SCHEMA = '_tabletime';
  * The version of the views, macros and functions createViews makes. A store that recorded an
  * older one makes them again for every table when it opens. 2: the as-of macro and function no
  * longer take a source column named `ts` for their parameter; DuckDB's plan by aggregate. 3:
- * PostgreSQL's histories keep each version's end (`_tt_valid_to`, filled in for older ones).
+ * PostgreSQL's histories keep each version's end (`_tt_valid_to`, filled in for older ones). 4:
+ * DuckDB's and BigQuery's `t__versions` give a version's end as PostgreSQL stores it (the earliest
+ * later commit time), not the next version's.
  */
-const VIEWS_VERSION = '3';
+const VIEWS_VERSION = '4';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
