@@ -118,6 +118,12 @@ export class PgConnection {
       try {
         await client.connect();
         await client.query("SET TIME ZONE 'UTC'");
+        // The history's scans (as-of, now, diff over millions of versions) are simple filters:
+        // compiling them (JIT) took 100–200 ms of a 1 s as-of and gave nothing back
+        // (docs/performance.md, session 11). A server before PostgreSQL 11 has no such setting.
+        await client.query('SET jit = off').catch((err: { code?: string }) => {
+          if (err.code !== '42704') throw err;
+        });
         return client;
       } catch (err) {
         await client.end().catch(() => undefined);
