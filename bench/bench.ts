@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick]`: tabletime against the physical limits of this machine, in one run
- * so that the ratios hold on a noisy machine. Writes bench/results/<date>.json and .md.
+ * so that the ratios hold on a noisy machine. Writes bench/results/<date>.json and .md (<date>-2…
+ * for a later run the same day).
  *
  *  1 source limit     MariaDB committing the workload itself (rows/s)
  *  2 decode limit     mariadb-binlog --read-from-remote-server --verbose over the same binlog, and a
@@ -588,7 +589,7 @@ async function main(): Promise<void> {
     figures,
   };
   await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
-  const base = join(REPO, 'bench', 'results', `${date}${quick ? '-quick' : ''}`);
+  const base = await freeResultsBase(join(REPO, 'bench', 'results', `${date}${quick ? '-quick' : ''}`));
   await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
   const md = [
     `# tabletime benchmark, ${date}${quick ? ' (--quick)' : ''}`,
@@ -607,6 +608,25 @@ async function main(): Promise<void> {
   ].join('\n');
   await writeFile(`${base}.md`, md);
   console.log(md);
+  log(`written: ${base}.json and .md`);
+}
+
+/**
+ * `base`, or `base-2`, `base-3`… when a run of the same day already wrote it: a second run must not
+ * overwrite the first's results (they used to be renamed by hand, and one was lost once).
+ */
+async function freeResultsBase(base: string): Promise<string> {
+  const taken = async (b: string) =>
+    (await stat(`${b}.json`).then(
+      () => true,
+      () => false,
+    )) ||
+    (await stat(`${b}.md`).then(
+      () => true,
+      () => false,
+    ));
+  if (!(await taken(base))) return base;
+  for (let n = 2; ; n++) if (!(await taken(`${base}-${n}`))) return `${base}-${n}`;
 }
 
 /** Steady load: 50-row transactions at 100 per second; each also bumps bench.tick.seq. */
