@@ -12,7 +12,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Logger } from 'pino';
 import type { ColumnPolicy } from './column-policy.ts';
 import { ChangeFileWriter, type CompletedFile, META_DIR, publishFile } from '../changefile/index.ts';
-import { type ChangeEvent, faultPoint, type TableSchema } from '../core/index.ts';
+import { type ChangeEvent, faultPoint, type TableSchema, TransientError } from '../core/index.ts';
 import { currentBinlogPosition } from './source.ts';
 import { ident, prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
 
@@ -163,7 +163,15 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
   try {
     for (const { database, table } of options.tables) {
       const schema = await readTableSchema(conn, database, table);
-      if (!schema) continue;
+      // information_schema is outside the snapshot's view: an ALTER that copies a table renames it
+      // away and back, and for that instant it is not there. Skipping it would leave its rows out
+      // of the history for good; the snapshot is taken again instead (the fault suite's source
+      // reader met that instant). A table dropped meanwhile is then no longer selected.
+      if (!schema)
+        throw new TransientError(
+          'SNAPSHOT_TABLE_MISSING',
+          `snapshot: ${database}.${table} was not there when its columns were read (dropped, or an ALTER in progress); taking the snapshot again`,
+        );
       const expected = await approximateRows(conn, database, table);
       const started = Date.now();
       let rows = 0;
