@@ -51,6 +51,12 @@ describe('PostgreSQL store connection', () => {
         'UTC',
         'the new connection has the session settings too',
       );
+      assert.equal(
+        (await conn.use((c) => c.query<{ jit: string }>("SELECT current_setting('jit') AS jit"))).rows[0]!
+          .jit,
+        'off',
+        "the history's scans are not JIT-compiled (docs/performance.md, session 11)",
+      );
     } finally {
       await conn.close();
     }
