@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { after, before, describe, it } from 'node:test';
 import { type ChangeEvent, valuesEqual, versionId } from '../core/index.ts';
@@ -13,6 +13,7 @@ import { startCapture } from '../../test/support/capture.ts';
 import { bucketEvents, listChangeFiles } from '../../test/support/bucket.ts';
 import type { CompletedFile } from '../changefile/index.ts';
 import { prepareExactReads, readTableSchema, rowFromSelect, selectList } from './select-values.ts';
+import { type BinlogEvent, readBinlogFile } from './binlog/index.ts';
 
 const summary = (e: ChangeEvent) => [`${e.table}`, e.changeType, e.payload.id, e.payload.v ?? null];
 
@@ -244,5 +245,84 @@ describe('capture', () => {
       Object.values(byId.get(3)!).filter((v) => v === null).length === 32,
       'NULL in every column but the key',
     );
+
+    // Updates: capture decodes only the key of a before image and skips the other values, so the
+    // after image is read right only if every type was skipped by exactly its length; a key change
+    // decodes the whole before image for its UPDATE-DELETE.
+    const updater = await db.connect();
+    try {
+      await updater.query("SET sql_mode = ''");
+      await updater.query("UPDATE shop.every_type SET c_char = 'upd'");
+      await updater.query('UPDATE shop.every_type SET id = id + 10 ORDER BY id DESC');
+    } finally {
+      await updater.end();
+    }
+    await capture.catchUp();
+    const all = (await bucketEvents(capture.bucketDir)).events;
+    const updated = all.slice(4);
+    assert.deepEqual(
+      updated.map((e) => [e.changeType, e.payload.id]),
+      [
+        ...[1, 2, 3, 4].map((id) => ['UPDATE-INSERT', id]),
+        ...[4, 3, 2, 1].flatMap((id) => [
+          ['UPDATE-DELETE', id],
+          ['UPDATE-INSERT', id + 10],
+        ]),
+      ],
+    );
+    const reader2 = await db.connect();
+    try {
+      await prepareExactReads(reader2);
+      const schema = (await readTableSchema(reader2, 'shop', 'every_type'))!;
+      const [rows] = (await reader2.query(
+        `SELECT ${selectList(schema)} FROM shop.every_type ORDER BY id`,
+      )) as unknown as [Record<string, unknown>[]];
+      const now = new Map(rows.map((raw) => rowFromSelect(raw, schema)).map((r) => [Number(r.id), r]));
+      for (const e of updated) {
+        const id = Number(e.payload.id);
+        // Before the key change a row held what it holds now, under its old key.
+        const expected = now.get(id > 10 ? id : id + 10)!;
+        assert.equal(e.payload.c_char, 'upd', `${e.changeType} ${id}`);
+        for (const column of schema.columns) {
+          if (column.name === 'id') continue;
+          const a = e.payload[column.name] ?? null;
+          const b = expected[column.name] ?? null;
+          assert.ok(
+            valuesEqual(a, b),
+            `${e.changeType} ${id} ${column.name} (${column.sqlType}): binlog ${String(a)} vs server ${String(b)}`,
+          );
+        }
+      }
+      // The decoder itself, over the server's binlog file: key-only before images against whole ones.
+      const [[where]] = (await reader2.query('SELECT @@log_bin_basename AS base')) as unknown as [
+        [{ base: string }],
+      ];
+      const [logs] = (await reader2.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+      let keyOnly = 0;
+      for (const { Log_name: name } of logs) {
+        const file = join(dirname(where.base), name);
+        const rowsEvents = async (keyOnlyBeforeImages: boolean) => {
+          const out: Extract<BinlogEvent, { kind: 'rows' }>[] = [];
+          for await (const e of readBinlogFile(file, { keyOnlyBeforeImages }))
+            if (e.kind === 'rows' && e.map.table === 'every_type') out.push(e);
+          return out;
+        };
+        const [whole, lazy] = [await rowsEvents(false), await rowsEvents(true)];
+        assert.equal(lazy.length, whole.length);
+        lazy.forEach((event, i) =>
+          event.rows.forEach((row, j) => {
+            const expected = whole[i]!.rows[j]!;
+            assert.deepEqual(row.after, expected.after);
+            if (event.operation !== 'update') return assert.deepEqual(row.before, expected.before);
+            keyOnly++;
+            assert.deepEqual(row.before, { id: expected.before!.id }, 'only the key is decoded');
+            assert.deepEqual(row.fullBefore!(), expected.before);
+          }),
+        );
+      }
+      assert.equal(keyOnly, 8, 'update rows read with key-only before images');
+    } finally {
+      await reader2.end();
+    }
   });
 });

@@ -381,6 +381,8 @@ async function capture(options: CaptureOptions): Promise<void> {
         logPosition: checkpoint.logPosition,
         heartbeatMs: flushIntervalMs,
         signal: options.signal,
+        // The transaction assembler decodes the rest of a before image when it needs it.
+        keyOnlyBeforeImages: true,
       })) {
         attempt = 0;
         const tx = assembler.push(event, logFile);

@@ -314,20 +314,20 @@ export class TransactionAssembler {
         streamName: this.#options.streamName,
       },
     });
+    // The whole before image (the decoder may have read only its key: RowChange.fullBefore).
+    const wholeBefore = (row: RowChange): Row => (row.fullBefore ? row.fullBefore() : row.before!);
+    const keep = this.#options.keepBeforeImage ?? false;
     for (const p of open.pending) {
       p.rows.forEach((row, i) => {
         const rowIndex = p.firstRowIndex + i;
         if (p.operation === 'insert') changes.push(make(p, 'INSERT', rowIndex, row.after!, null));
         else if (p.operation === 'delete') changes.push(make(p, 'DELETE', rowIndex, row.before!, null));
         else if (sameKey(row.before!, row.after!, p.schema.primaryKeys)) {
-          changes.push(
-            make(p, 'UPDATE-INSERT', rowIndex, row.after!, this.#options.keepBeforeImage ? row.before : null),
-          );
+          changes.push(make(p, 'UPDATE-INSERT', rowIndex, row.after!, keep ? wholeBefore(row) : null));
         } else {
-          changes.push(make(p, 'UPDATE-DELETE', rowIndex, row.before!, null));
-          changes.push(
-            make(p, 'UPDATE-INSERT', rowIndex, row.after!, this.#options.keepBeforeImage ? row.before : null),
-          );
+          const before = wholeBefore(row);
+          changes.push(make(p, 'UPDATE-DELETE', rowIndex, before, null));
+          changes.push(make(p, 'UPDATE-INSERT', rowIndex, row.after!, keep ? before : null));
         }
       });
     }

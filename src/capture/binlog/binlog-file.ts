@@ -5,12 +5,15 @@
  */
 import { open } from 'node:fs/promises';
 import { BinlogFormatError } from './binlog-format-error.ts';
-import { BinlogDecoder, HEADER_SIZE } from './decoder.ts';
+import { BinlogDecoder, type BinlogDecoderOptions, HEADER_SIZE } from './decoder.ts';
 import type { BinlogEvent } from './events.ts';
 
 const MAGIC = Buffer.from([0xfe, 0x62, 0x69, 0x6e]); // \xfe 'bin'
 
-export async function* readBinlogFile(path: string): AsyncGenerator<BinlogEvent> {
+export async function* readBinlogFile(
+  path: string,
+  options?: BinlogDecoderOptions,
+): AsyncGenerator<BinlogEvent> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
@@ -18,7 +21,7 @@ export async function* readBinlogFile(path: string): AsyncGenerator<BinlogEvent>
     const { bytesRead } = await handle.read(magic, 0, 4, 0);
     if (bytesRead < 4 || !magic.equals(MAGIC))
       throw new BinlogFormatError(`${path} is not a binlog file (no magic number)`, 0);
-    const decoder = new BinlogDecoder();
+    const decoder = new BinlogDecoder(options);
     let pos = 4;
     const header = Buffer.alloc(HEADER_SIZE);
     while (pos < size) {

@@ -24,6 +24,8 @@ export interface BinlogStreamOptions {
   /** Pause the socket above this many queued bytes (default 16 MiB). */
   readonly highWaterBytes?: number;
   readonly signal?: AbortSignal;
+  /** Decode only the key columns of updates' before images (BinlogDecoderOptions). */
+  readonly keyOnlyBeforeImages?: boolean;
   /** Filled while streaming: the most bytes ever queued, and how often the socket was paused. */
   readonly stats?: { maxQueuedBytes: number; pauses: number };
 }
@@ -162,7 +164,7 @@ export async function* streamBinlog(options: BinlogStreamOptions): AsyncGenerato
       `SET @master_heartbeat_period = ${heartbeatNs}, @source_heartbeat_period = ${heartbeatNs}`,
     );
 
-    const decoder = new BinlogDecoder({ checksum });
+    const decoder = new BinlogDecoder({ checksum, keyOnlyBeforeImages: options.keyOnlyBeforeImages });
     const dump = new DumpCommand(options.logFile, options.logPosition, options.serverId);
     dump.on('event', (buf: Buffer) => {
       queue.push(buf);

@@ -79,6 +79,11 @@ export interface RowChange {
    * value, and the column is absent from `after`.
    */
   readonly jsonDiffs?: Readonly<Record<string, readonly JsonDiff[]>>;
+  /**
+   * With BinlogDecoderOptions.keyOnlyBeforeImages, an update's `before` holds only its key columns;
+   * this decodes the whole before image.
+   */
+  readonly fullBefore?: () => Row;
 }
 
 export type BinlogEvent =
