@@ -10,6 +10,13 @@ export function decimalSize(precision: number, scale: number): number {
   return Math.floor(intg / 9) * 4 + DIG2BYTES[intg % 9]! + Math.floor(scale / 9) * 4 + DIG2BYTES[scale % 9]!;
 }
 
+/** `n` bytes big-endian from `pos`, each XORed with `mask`, the first one's sign bit flipped. */
+function groupAt(src: Uint8Array, pos: number, n: number, mask: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + ((pos + i === 0 ? src[0]! ^ 0x80 : src[pos + i]!) ^ mask);
+  return v;
+}
+
 export function decodeDecimal(src: Uint8Array, precision: number, scale: number): string {
   const size = decimalSize(precision, scale);
   if (src.length < size)
@@ -18,22 +25,20 @@ export function decodeDecimal(src: Uint8Array, precision: number, scale: number)
   // Read in place (no copy): the first byte's sign bit flipped, every byte inverted if negative.
   const mask = negative ? 0xff : 0;
   let pos = 0;
-  const read = (n: number): number => {
-    let v = 0;
-    for (let i = 0; i < n; i++, pos++) v = v * 256 + ((pos === 0 ? src[0]! ^ 0x80 : src[pos]!) ^ mask);
-    return v;
-  };
   const intg = precision - scale;
   const intg0 = Math.floor(intg / 9);
   const intg0x = intg % 9;
   const frac0 = Math.floor(scale / 9);
   const frac0x = scale % 9;
   let intPart = '';
-  if (intg0x > 0) intPart += String(read(DIG2BYTES[intg0x]!));
-  for (let i = 0; i < intg0; i++) intPart += String(read(4)).padStart(9, '0');
+  if (intg0x > 0) {
+    intPart += String(groupAt(src, pos, DIG2BYTES[intg0x]!, mask));
+    pos += DIG2BYTES[intg0x]!;
+  }
+  for (let i = 0; i < intg0; i++, pos += 4) intPart += String(groupAt(src, pos, 4, mask)).padStart(9, '0');
   let frac = '';
-  for (let i = 0; i < frac0; i++) frac += String(read(4)).padStart(9, '0');
-  if (frac0x > 0) frac += String(read(DIG2BYTES[frac0x]!)).padStart(frac0x, '0');
+  for (let i = 0; i < frac0; i++, pos += 4) frac += String(groupAt(src, pos, 4, mask)).padStart(9, '0');
+  if (frac0x > 0) frac += String(groupAt(src, pos, DIG2BYTES[frac0x]!, mask)).padStart(frac0x, '0');
   let lead = 0;
   while (lead < intPart.length - 1 && intPart.charCodeAt(lead) === 48) lead++;
   intPart = intPart.length === 0 ? '0' : intPart.slice(lead);

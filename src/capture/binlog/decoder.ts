@@ -459,14 +459,20 @@ function readRowImage(
   present: readonly boolean[],
   only?: ReadonlySet<number>,
 ): Row {
-  const presentCount = present.filter(Boolean).length;
-  const nulls = readPresentBitmap(r, presentCount);
+  let presentCount = 0;
+  for (let i = 0; i < present.length; i++) if (present[i]) presentCount++;
+  // The null bitmap, one bit per present column, read in place (no array per row).
+  const nulls = r.pos;
+  r.skip((presentCount + 7) >> 3);
+  const buf = r.buf;
   const row: Row = {};
   let n = 0;
   for (let i = 0; i < columns.length; i++) {
     if (!present[i]) continue; // MINIMAL images leave columns out: absent, not NULL
     const col = columns[i]!;
-    if (nulls[n++]) {
+    const isNull = (buf[nulls + (n >> 3)]! & (1 << (n & 7))) !== 0;
+    n++;
+    if (isNull) {
       if (!only || only.has(i)) row[col.name] = null;
     } else if (!only || only.has(i)) row[col.name] = readValue(col, r);
     else skipValue(col, r);

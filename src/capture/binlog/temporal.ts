@@ -57,13 +57,20 @@ export function decodeTimestamp2(buf: Buffer, pos: number, fsp: number): string 
   return timestampText(seconds, micros, fsp);
 }
 
+// The text of the last second seen: a transaction's timestamps mostly share their second.
+let lastSeconds = -1;
+let lastSecondText = '';
+
 export function timestampText(seconds: number, micros: number, fsp: number): string {
   if (seconds === 0 && micros === 0) return `0000-00-00T00:00:00${fracText(0, fsp)}Z`;
-  const d = new Date(seconds * 1000);
-  return (
-    `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T` +
-    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fracText(micros, fsp)}Z`
-  );
+  if (seconds !== lastSeconds) {
+    const d = new Date(seconds * 1000);
+    lastSecondText =
+      `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+    lastSeconds = seconds;
+  }
+  return `${lastSecondText}${fracText(micros, fsp)}Z`;
 }
 
 /**
