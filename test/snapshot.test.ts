@@ -112,6 +112,23 @@ describe('snapshot', () => {
     }
   });
 
+  it('pages sized by their bytes: every row of a table wider than a page, once', async () => {
+    // 2 KiB a row: the first pages ask for 1,000 rows, the next ones for about 400.
+    await db.query('CREATE TABLE shop.wide (id INT PRIMARY KEY, pad TEXT)');
+    await db.query(
+      "INSERT INTO shop.wide SELECT seq, CONCAT(seq, ':', REPEAT('w', 2048)) FROM shop.seq_1_to_2500",
+    );
+    const capture = await startCapture(db, 'shop.wide', join(dir, 'wide'));
+    await capture.stop();
+    const { events, raw } = await bucketEvents(capture.bucketDir);
+    assert.equal(raw, 2500, 'every row once');
+    assert.deepEqual(
+      events.map((e) => Number(e.payload.id)).sort((a, b) => a - b),
+      Array.from({ length: 2500 }, (_, i) => i + 1),
+    );
+    for (const e of events) assert.ok(String(e.payload.pad).startsWith(`${String(e.payload.id)}:`));
+  });
+
   it('a crash inside the snapshot publishes nothing partial; the restart publishes it whole, once', async () => {
     await db.query('CREATE TABLE shop.c (id INT PRIMARY KEY, v INT)');
     const conn = await db.connect();

@@ -36,6 +36,10 @@ export interface SnapshotOptions {
   readonly bucketDir: string;
   readonly stagingDir: string;
   readonly streamName: string;
+  /**
+   * Rows per query, fixed. Default: sized to hold about SNAPSHOT_PAGE_BYTES of change-file lines
+   * (from the lines written so far), between 100 and 10,000 rows.
+   */
   readonly chunkRows?: number;
   readonly logger: Logger;
   readonly signal: AbortSignal;
@@ -125,18 +129,37 @@ export async function readChunk(
   return { rows, last: end && rows.length === limit ? keys.map((_, i) => end[`__tt_k${i}`]) : null };
 }
 
-/** Reads one table in primary-key chunks (keyset pagination) inside the open snapshot, a page ahead. */
+/**
+ * About this much of change-file lines per snapshot page. The rows of a page and of the page read
+ * ahead live until they are written: pages of 10,000 rows of the bench's table (about 5 MiB of
+ * lines) outlived V8's young generation and made garbage collection a quarter of the snapshot's
+ * CPU; 1,000-2,000 rows read 2 million rows 20-30 % faster in 35 % less memory
+ * (docs/performance.md, session 12). Sized by bytes, not rows, so that wide rows make small pages.
+ */
+export const SNAPSHOT_PAGE_BYTES = 1024 * 1024;
+
+/** Rows for the next page: fixed, or sized from the bytes a row has taken so far. */
+export function pageRows(fixed: number | undefined, bytes: number, rows: number): number {
+  if (fixed !== undefined) return fixed;
+  if (rows === 0) return 1_000;
+  return Math.max(100, Math.min(10_000, Math.round(SNAPSHOT_PAGE_BYTES / Math.max(1, bytes / rows))));
+}
+
+/**
+ * Reads one table in primary-key chunks (keyset pagination) inside the open snapshot, a page ahead;
+ * `limit()` gives the rows of each page when it is asked for.
+ */
 async function* readTable(
   conn: Connection,
   schema: TableSchema,
-  chunkRows: number,
+  limit: () => number,
 ): AsyncGenerator<Record<string, unknown>[]> {
   // One page ahead: the server reads the next page while this one is being written.
-  let next = readChunk(conn, schema, null, chunkRows);
+  let next = readChunk(conn, schema, null, limit());
   for (;;) {
     const { rows, last } = await next;
     if (last) {
-      next = readChunk(conn, schema, last, chunkRows);
+      next = readChunk(conn, schema, last, limit());
       next.catch(() => undefined); // surfaced by the await above, on the next turn
     }
     if (rows.length > 0) yield rows;
@@ -146,7 +169,7 @@ async function* readTable(
 
 export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotResult> {
   const { conn, logger } = options;
-  const chunkRows = options.chunkRows ?? 10_000;
+  const fixedRows = options.chunkRows;
   await rm(options.stagingDir, { recursive: true, force: true });
   await prepareExactReads(conn);
   const position = await openSnapshot(conn);
@@ -176,7 +199,9 @@ export async function takeSnapshot(options: SnapshotOptions): Promise<SnapshotRe
       const started = Date.now();
       let rows = 0;
       let lastReport = started;
-      for await (const chunk of readTable(conn, schema, chunkRows)) {
+      const bytesBefore = writer.bytesAppended;
+      const limit = () => pageRows(fixedRows, writer.bytesAppended - bytesBefore, rows);
+      for await (const chunk of readTable(conn, schema, limit)) {
         if (options.signal.aborted) throw new Error('snapshot aborted');
         for (const raw of chunk) {
           const event: ChangeEvent = {

@@ -89,6 +89,7 @@ export class ChangeFileWriter implements AsyncDisposable {
   readonly #open = new Map<string, OpenFile>();
   readonly #schemaKeys = new WeakMap<TableSchema, string>();
   readonly #formatter = new ChangeLineFormatter();
+  #appended = 0;
 
   constructor(options: ChangeFileWriterOptions) {
     this.#publishDir = options.stagingDir ?? options.bucketDir;
@@ -99,6 +100,11 @@ export class ChangeFileWriter implements AsyncDisposable {
     this.#bufferBytes = options.bufferBytes ?? 1024 * 1024;
     this.#now = options.now ?? Date.now;
     this.#registry = new SchemaRegistry(options.bucketDir);
+  }
+
+  /** Bytes of lines written so far (before compression), in every file. */
+  get bytesAppended(): number {
+    return this.#appended;
   }
 
   /** The schema key of `schema` (what events written with it must carry in `schemaKey`). */
@@ -208,7 +214,11 @@ export class ChangeFileWriter implements AsyncDisposable {
     const capacity = this.#bufferBytes + BUFFER_SLACK;
     if (file.buffered + most > capacity) {
       await this.#flushBuffer(file);
-      if (most > capacity) return this.#writeOut(file, Buffer.from(line));
+      if (most > capacity) {
+        const bytes = Buffer.from(line);
+        this.#appended += bytes.length;
+        return this.#writeOut(file, bytes);
+      }
     }
     if (!file.buffer || file.buffered + most > file.buffer.length) {
       // Grown by doubling: a table with one small change keeps a small buffer.
@@ -218,7 +228,9 @@ export class ChangeFileWriter implements AsyncDisposable {
       file.buffer?.copy(grown, 0, 0, file.buffered);
       file.buffer = grown;
     }
-    file.buffered += file.buffer.write(line, file.buffered);
+    const n = file.buffer.write(line, file.buffered);
+    file.buffered += n;
+    this.#appended += n;
   }
 
   async #flushBuffer(file: OpenFile): Promise<void> {

@@ -199,7 +199,10 @@ program
     '--bucket <url>',
     'also publish the files to a shared bucket: gs://BUCKET[/prefix] or a shared folder (removed locally once there)',
   )
-  .option('--snapshot-chunk-rows <n>', 'rows per snapshot query (default 10000)')
+  .option(
+    '--snapshot-chunk-rows <n>',
+    'rows per snapshot query (default: about 1 MiB of change lines, 100-10000 rows)',
+  )
   .option(
     '--config <file>',
     'settings from a tabletime.yaml (docs/tabletime.example.yaml); flags given here win',
