@@ -162,6 +162,40 @@ describe('capture', () => {
     await assert.rejects(readdir(join(staged.bucketDir, '_tabletime', 'staging-transaction')), /ENOENT/);
   });
 
+  it('a transaction of wide rows is staged by its size in the binlog, long before its row count', async () => {
+    await db.query('CREATE TABLE shop.wide_rows (id INT PRIMARY KEY, body MEDIUMTEXT)');
+    const messages: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void messages.push(line) });
+    // 40 rows of 20 KB: past 100 KB after a handful of rows, far below 20,000 rows.
+    await using staged = await startCapture(db, 'shop.wide_rows', undefined, {
+      largeTransactionBytes: 100_000,
+      logger,
+    });
+    await using held = await startCapture(db, 'shop.wide_rows');
+    const conn = await db.connect();
+    try {
+      await conn.query('BEGIN');
+      for (let i = 1; i <= 40; i++)
+        await conn.query('INSERT INTO shop.wide_rows VALUES (?, ?)', [i, `${i}:${'b'.repeat(20_000)}`]);
+      await conn.query("UPDATE shop.wide_rows SET body = CONCAT(body, 'u') WHERE id <= 10");
+      await conn.query('COMMIT');
+    } finally {
+      await conn.end();
+    }
+    await Promise.all([staged.catchUp(), held.catchUp()]);
+    assert.equal(
+      messages.filter((m) => m.includes('a large transaction: staged')).length,
+      1,
+      `the transaction took the staged path:\n${messages.join('')}`,
+    );
+    const a = await bucketEvents(staged.bucketDir);
+    const b = await bucketEvents(held.bucketDir);
+    assert.equal(a.events.length, 50);
+    assert.equal(a.raw, a.events.length, 'no change written twice');
+    const same = (e: ChangeEvent) => [versionId(e), e.changeType, e.commitTimestampUs, e.payload.body];
+    assert.deepEqual(a.events.map(same), b.events.map(same));
+  });
+
   it('every column type, on the binlog path and the snapshot path, equals what MariaDB returns for the row', async () => {
     await db.query(`CREATE TABLE shop.every_type (
       id INT PRIMARY KEY, c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,

@@ -70,6 +70,11 @@ export interface CaptureOptions {
    * its commit, so that capture's memory does not grow with it.
    */
   readonly largeTransactionRows?: number;
+  /**
+   * The same by the size of the transaction's rows events in the binlog (default 32 MiB, or
+   * TABLETIME_LARGE_TRANSACTION_BYTES): rows of 100 KiB would make 20,000 rows 2 GB.
+   */
+  readonly largeTransactionBytes?: number;
   /** Snapshot progress: rows of `database.table` just read. */
   readonly onSnapshotRows?: (table: string, rows: number) => void;
 }
@@ -94,15 +99,16 @@ async function announce(
   }
 }
 
-/** TABLETIME_LARGE_TRANSACTION_ROWS, or 20,000. */
-function largeTransactionRowsFromEnv(): number {
-  const text = process.env.TABLETIME_LARGE_TRANSACTION_ROWS;
-  if (text === undefined) return 20_000;
+/** TABLETIME_LARGE_TRANSACTION_ROWS (or _BYTES), or the default. */
+function largeTransactionFromEnv(what: 'ROWS' | 'BYTES', byDefault: number): number {
+  const name = `TABLETIME_LARGE_TRANSACTION_${what}`;
+  const text = process.env[name];
+  if (text === undefined) return byDefault;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1)
     throw new ConfigError(
       'CONFIG',
-      `TABLETIME_LARGE_TRANSACTION_ROWS='${text}' is not a positive whole number (rows)`,
+      `${name}='${text}' is not a positive whole number (${what.toLowerCase()})`,
     );
   return n;
 }
@@ -290,7 +296,9 @@ async function capture(options: CaptureOptions): Promise<void> {
     include,
     streamName: options.streamName ?? 'tabletime',
     keepBeforeImage: options.keepBeforeImage,
-    largeTransactionRows: options.largeTransactionRows ?? largeTransactionRowsFromEnv(),
+    largeTransactionRows: options.largeTransactionRows ?? largeTransactionFromEnv('ROWS', 20_000),
+    largeTransactionBytes:
+      options.largeTransactionBytes ?? largeTransactionFromEnv('BYTES', 32 * 1024 * 1024),
   });
   // A large transaction's files, until its commit (src/capture/transactions.ts, takeLarge).
   const largeDir = join(bucketDir, META_DIR, 'staging-transaction');

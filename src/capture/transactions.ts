@@ -65,6 +65,8 @@ interface Open {
   pending: PendingRows[];
   /** Rows in `pending`. */
   pendingRows: number;
+  /** Bytes of the binlog rows events in `pending`. */
+  pendingBytes: number;
   /** Once takeLarge() has handed changes on: the commit time they carry, and so must the rest. */
   streamedCommitUs: number | null;
 }
@@ -81,6 +83,7 @@ const opened = (
   standalone,
   pending: [],
   pendingRows: 0,
+  pendingBytes: 0,
   streamedCommitUs: null,
 });
 
@@ -96,6 +99,11 @@ export interface TransactionAssemblerOptions {
    * its commit time is known before its end; default: never (held whole until its commit).
    */
   readonly largeTransactionRows?: number;
+  /**
+   * The same by the size of its rows events in the binlog: wide rows make a transaction large
+   * long before its row count does. Default: never.
+   */
+  readonly largeTransactionBytes?: number;
   readonly now?: () => number;
 }
 
@@ -212,6 +220,7 @@ export class TransactionAssembler {
           sourceTimestampMs: event.header.timestamp * 1000,
         });
         open.pendingRows += event.rows.length;
+        open.pendingBytes += event.header.size;
         return null;
       }
       case 'xid':
@@ -269,7 +278,12 @@ export class TransactionAssembler {
    */
   takeLarge(): CapturedChange[] | null {
     const open = this.#open;
-    if (!open || open.pendingRows <= (this.#options.largeTransactionRows ?? Infinity)) return null;
+    if (
+      !open ||
+      (open.pendingRows <= (this.#options.largeTransactionRows ?? Infinity) &&
+        open.pendingBytes <= (this.#options.largeTransactionBytes ?? Infinity))
+    )
+      return null;
     if (open.streamedCommitUs === null) {
       const known = open.commitTimestampUs ?? open.gtidTimestampUs;
       if (known === null) return null; // held whole, as any other
@@ -333,6 +347,7 @@ export class TransactionAssembler {
     }
     open.pending = [];
     open.pendingRows = 0;
+    open.pendingBytes = 0;
     return changes;
   }
 }

@@ -34,6 +34,7 @@ export async function startCapture(
       | 'maxFileBytes'
       | 'onFiles'
       | 'largeTransactionRows'
+      | 'largeTransactionBytes'
       | 'logger'
     >
   > = {},
