@@ -107,6 +107,59 @@ describe('PostgreSQL store connection', () => {
   });
 });
 
+describe('PostgreSQL store, two writers', () => {
+  let db: TestPostgres;
+  before(async () => {
+    db = await createTestPostgres();
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query('CREATE TABLE v (id int PRIMARY KEY, n int)');
+    await admin.query('INSERT INTO v VALUES (1, 0), (2, 0)');
+    await admin.end();
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  it('a deadlock between two writers is transient: the loser rolls back, applies again, and both land', async () => {
+    // What a scale-out run met: one worker's TRUNCATE tombstones and another's batch ending the
+    // same versions, in opposite orders. It used to end the worker as an INTERNAL error.
+    const a = new PgConnection(db.url);
+    const b = new PgConnection(db.url);
+    try {
+      await a.begin();
+      await b.begin();
+      await a.use((c) => c.query('UPDATE v SET n = n + 1 WHERE id = 1'));
+      await b.use((c) => c.query('UPDATE v SET n = n + 10 WHERE id = 2'));
+      const outcomes = await Promise.allSettled([
+        a.use((c) => c.query('UPDATE v SET n = n + 1 WHERE id = 2')),
+        b.use((c) => c.query('UPDATE v SET n = n + 10 WHERE id = 1')),
+      ]);
+      const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [{ i, err: o.reason }] : []));
+      assert.equal(failed.length, 1, 'PostgreSQL aborts one of the two');
+      const { i, err } = failed[0]!;
+      assert.equal((err as { code?: string }).code, 'STORE_CONFLICT');
+      assert.equal((err as { kind?: string }).kind, 'transient');
+      const [winner, loser] = i === 0 ? [b, a] : [a, b];
+      await loser.rollback();
+      await winner.commit();
+      // Applied again, as a worker does with a transient error.
+      const step = i === 0 ? 1 : 10;
+      await loser.begin();
+      await loser.use((c) => c.query('UPDATE v SET n = n + $1 WHERE id IN (1, 2)', [step]));
+      await loser.commit();
+      const rows = (await a.use((c) => c.query<{ n: number }>('SELECT n FROM v ORDER BY id'))).rows;
+      assert.deepEqual(
+        rows.map((r) => r.n),
+        [11, 11],
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
 describe('PostgreSQL store COPY text', () => {
   it('reads back every value as given, across chunks', async () => {
     await using db = await createTestPostgres();

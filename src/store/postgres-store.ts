@@ -167,6 +167,15 @@ export class PgConnection {
       return await work(client);
     } catch (err) {
       const { code, message } = err as { code?: string; message?: string };
+      // Two writers took the same rows in opposite orders (apply workers, a TRUNCATE's tombstones
+      // beside a batch that ends the same versions): PostgreSQL aborts one transaction. Applying
+      // is idempotent, so the loser rolls back and applies its batch again.
+      if (code === '40P01' || code === '40001')
+        throw new TransientError(
+          'STORE_CONFLICT',
+          `the PostgreSQL store aborted this transaction for another writer (${code === '40P01' ? 'deadlock' : 'serialization failure'}); it is rolled back and applied again: ${message}`,
+          { cause: err },
+        );
       const lost =
         this.#client !== pending ||
         (code !== undefined && (CONNECTION_LOST.test(code) || SOCKET_ERRORS.has(code))) ||
