@@ -1,0 +1,13 @@
+import { bucketEvents } from './test/support/bucket.ts';
+const { events, raw, deadLetters } = await bucketEvents('/tmp/tabletime-torture-5928Zu/b/bucket');
+const strkey = events.filter((e) => e.table === 'strkey');
+console.log('raw', raw, 'unique', events.length, 'dead', deadLetters, 'strkey unique', strkey.length);
+const byType = new Map<string, number>();
+for (const e of strkey) byType.set(e.changeType + (e.position.snapshot ? ' snap' : ''), (byType.get(e.changeType + (e.position.snapshot ? ' snap' : '')) ?? 0) + 1);
+console.log([...byType]);
+const a = await bucketEvents('/tmp/tabletime-torture-5928Zu/a/bucket');
+const sa = a.events.filter((e) => e.table === 'strkey');
+console.log('A raw', a.raw, 'unique', a.events.length, 'strkey unique', sa.length);
+const byTypeA = new Map<string, number>();
+for (const e of sa) byTypeA.set(e.changeType + (e.position.snapshot ? ' snap' : ''), (byTypeA.get(e.changeType + (e.position.snapshot ? ' snap' : '')) ?? 0) + 1);
+console.log([...byTypeA]);
