@@ -176,6 +176,26 @@ async function linesOfHistory(
  * How many versions of the PostgreSQL history have another end (`_tt_valid_to`) than their key's
  * later versions give: apply keeps it across kill -9, restarts and files applied twice or late.
  */
+/**
+ * Pipeline B's history, one file per table (its PostgreSQL server is removed with the run): when
+ * each version was applied and from which file, to see what a failed run applied in which order.
+ */
+async function dumpHistoryB(url: string, work: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const t of TABLES) {
+      const { rows } = await client.query<Record<string, unknown>>(
+        `SELECT _tt_version_id, _tt_key, _tt_op, _tt_position, _tt_valid_to, _tt_file, _tt_ingested_at
+           FROM "${DATABASE}"."${t}__history" ORDER BY _tt_ingested_at, _tt_position`,
+      );
+      await writeFile(join(work, `b-history-${t}.jsonl`), rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 async function wrongEnds(url: string): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -645,7 +665,10 @@ export async function runTorture(options: TortureOptions): Promise<TortureResult
         `torture seed=${options.seed}: faults ${total}, changes ${workload.changes} (x2 pipelines), versions ${tally.versions}, lost ${tally.lost}, duplicated ${tally.duplicated}, mismatched ${tally.mismatched}`,
     };
     if (tally.problems.length === 0) await rm(work, { recursive: true, force: true });
-    else log(`kept ${work} (logs, buckets, stores) for a look`);
+    else {
+      await dumpHistoryB(pg.url, work).catch((err: unknown) => log(`B's history not dumped: ${String(err)}`));
+      log(`kept ${work} (logs, buckets, stores, b-history-*.jsonl) for a look`);
+    }
     return result;
   } finally {
     for (const c of children) c.kill('SIGKILL');
