@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pino } from 'pino';
 import { after, before, describe, it } from 'node:test';
-import { type ChangeEvent, valuesEqual, versionId } from '../core/index.ts';
+import { type ChangeEvent, type Row, type TableSchema, valuesEqual, versionId } from '../core/index.ts';
 import { startTestMariadb, type TestMariadb } from '../../test/support/mariadb.ts';
 import { startCapture } from '../../test/support/capture.ts';
 import { bucketEvents, listChangeFiles } from '../../test/support/bucket.ts';
@@ -197,6 +197,37 @@ describe('capture', () => {
   });
 
   it('every column type, on the binlog path and the snapshot path, equals what MariaDB returns for the row', async () => {
+    // The table's rows as the server returns them, in the snapshot path's exact forms, in key order.
+    const serverRows = async () => {
+      const reader = await db.connect();
+      try {
+        await prepareExactReads(reader);
+        const schema = (await readTableSchema(reader, 'shop', 'every_type'))!;
+        const [rows] = (await reader.query(
+          `SELECT ${selectList(schema)} FROM shop.every_type ORDER BY id`,
+        )) as unknown as [Record<string, unknown>[]];
+        return { schema, rows: rows.map((raw) => rowFromSelect(raw, schema)) };
+      } finally {
+        await reader.end();
+      }
+    };
+    const assertSameValues = (
+      label: string,
+      schema: TableSchema,
+      fromBinlog: Row,
+      fromServer: Row,
+      except?: string,
+    ) => {
+      for (const column of schema.columns) {
+        if (column.name === except) continue;
+        const a = fromBinlog[column.name] ?? null;
+        const b = fromServer[column.name] ?? null;
+        assert.ok(
+          valuesEqual(a, b),
+          `${label} ${column.name} (${column.sqlType}): binlog ${String(a)} vs server ${String(b)}`,
+        );
+      }
+    };
     await db.query(`CREATE TABLE shop.every_type (
       id INT PRIMARY KEY, c_tinyint TINYINT, c_tinyint_u TINYINT UNSIGNED, c_smallint SMALLINT, c_smallint_u SMALLINT UNSIGNED,
       c_mediumint MEDIUMINT, c_mediumint_u MEDIUMINT UNSIGNED, c_int INT, c_int_u INT UNSIGNED, c_bigint BIGINT,
@@ -233,28 +264,12 @@ describe('capture', () => {
     const { events } = await bucketEvents(capture.bucketDir);
     assert.equal(events.length, 4);
 
-    const reader = await db.connect();
-    try {
-      await prepareExactReads(reader);
-      const schema = (await readTableSchema(reader, 'shop', 'every_type'))!;
-      const [rows] = (await reader.query(
-        `SELECT ${selectList(schema)} FROM shop.every_type ORDER BY id`,
-      )) as unknown as [Record<string, unknown>[]];
+    {
+      const { schema, rows } = await serverRows();
       assert.equal(rows.length, 4);
-      rows.forEach((raw, i) => {
-        const fromServer = rowFromSelect(raw, schema);
-        const fromBinlog = events[i]!.payload;
-        for (const column of schema.columns) {
-          const a = fromBinlog[column.name] ?? null;
-          const b = fromServer[column.name] ?? null;
-          assert.ok(
-            valuesEqual(a, b),
-            `row ${i + 1} ${column.name} (${column.sqlType}): binlog ${String(a)} vs server ${String(b)}`,
-          );
-        }
-      });
-    } finally {
-      await reader.end();
+      rows.forEach((fromServer, i) =>
+        assertSameValues(`row ${i + 1}`, schema, events[i]!.payload, fromServer),
+      );
     }
     // Spot checks against what was written, independent of both decoders.
     const byId = new Map(events.map((e) => [e.payload.id, e.payload]));
@@ -304,59 +319,40 @@ describe('capture', () => {
         ]),
       ],
     );
-    const reader2 = await db.connect();
-    try {
-      await prepareExactReads(reader2);
-      const schema = (await readTableSchema(reader2, 'shop', 'every_type'))!;
-      const [rows] = (await reader2.query(
-        `SELECT ${selectList(schema)} FROM shop.every_type ORDER BY id`,
-      )) as unknown as [Record<string, unknown>[]];
-      const now = new Map(rows.map((raw) => rowFromSelect(raw, schema)).map((r) => [Number(r.id), r]));
-      for (const e of updated) {
-        const id = Number(e.payload.id);
-        // Before the key change a row held what it holds now, under its old key.
-        const expected = now.get(id > 10 ? id : id + 10)!;
-        assert.equal(e.payload.c_char, 'upd', `${e.changeType} ${id}`);
-        for (const column of schema.columns) {
-          if (column.name === 'id') continue;
-          const a = e.payload[column.name] ?? null;
-          const b = expected[column.name] ?? null;
-          assert.ok(
-            valuesEqual(a, b),
-            `${e.changeType} ${id} ${column.name} (${column.sqlType}): binlog ${String(a)} vs server ${String(b)}`,
-          );
-        }
-      }
-      // The decoder itself, over the server's binlog file: key-only before images against whole ones.
-      const [[where]] = (await reader2.query('SELECT @@log_bin_basename AS base')) as unknown as [
-        [{ base: string }],
-      ];
-      const [logs] = (await reader2.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
-      let keyOnly = 0;
-      for (const { Log_name: name } of logs) {
-        const file = join(dirname(where.base), name);
-        const rowsEvents = async (keyOnlyBeforeImages: boolean) => {
-          const out: Extract<BinlogEvent, { kind: 'rows' }>[] = [];
-          for await (const e of readBinlogFile(file, { keyOnlyBeforeImages }))
-            if (e.kind === 'rows' && e.map.table === 'every_type') out.push(e);
-          return out;
-        };
-        const [whole, lazy] = [await rowsEvents(false), await rowsEvents(true)];
-        assert.equal(lazy.length, whole.length);
-        lazy.forEach((event, i) =>
-          event.rows.forEach((row, j) => {
-            const expected = whole[i]!.rows[j]!;
-            assert.deepEqual(row.after, expected.after);
-            if (event.operation !== 'update') return assert.deepEqual(row.before, expected.before);
-            keyOnly++;
-            assert.deepEqual(row.before, { id: expected.before!.id }, 'only the key is decoded');
-            assert.deepEqual(row.fullBefore!(), expected.before);
-          }),
-        );
-      }
-      assert.equal(keyOnly, 8, 'update rows read with key-only before images');
-    } finally {
-      await reader2.end();
+    const { schema, rows } = await serverRows();
+    const now = new Map(rows.map((r) => [Number(r.id), r]));
+    for (const e of updated) {
+      const id = Number(e.payload.id);
+      // Before the key change a row held what it holds now, under its old key.
+      const expected = now.get(id > 10 ? id : id + 10)!;
+      assert.equal(e.payload.c_char, 'upd', `${e.changeType} ${id}`);
+      assertSameValues(`${e.changeType} ${id}`, schema, e.payload, expected, 'id');
     }
+    // The decoder itself, over the server's binlog file: key-only before images against whole ones.
+    const base = (await db.query<{ base: string }>('SELECT @@log_bin_basename AS base'))[0]!.base;
+    const logs = await db.query<{ Log_name: string }>('SHOW BINARY LOGS');
+    let keyOnly = 0;
+    for (const { Log_name: name } of logs) {
+      const file = join(dirname(base), name);
+      const rowsEvents = async (keyOnlyBeforeImages: boolean) => {
+        const out: Extract<BinlogEvent, { kind: 'rows' }>[] = [];
+        for await (const e of readBinlogFile(file, { keyOnlyBeforeImages }))
+          if (e.kind === 'rows' && e.map.table === 'every_type') out.push(e);
+        return out;
+      };
+      const [whole, lazy] = [await rowsEvents(false), await rowsEvents(true)];
+      assert.equal(lazy.length, whole.length);
+      lazy.forEach((event, i) =>
+        event.rows.forEach((row, j) => {
+          const expected = whole[i]!.rows[j]!;
+          assert.deepEqual(row.after, expected.after);
+          if (event.operation !== 'update') return assert.deepEqual(row.before, expected.before);
+          keyOnly++;
+          assert.deepEqual(row.before, { id: expected.before!.id }, 'only the key is decoded');
+          assert.deepEqual(row.fullBefore!(), expected.before);
+        }),
+      );
+    }
+    assert.equal(keyOnly, 8, 'update rows read with key-only before images');
   });
 });
