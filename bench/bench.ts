@@ -616,15 +616,12 @@ async function main(): Promise<void> {
  * overwrite the first's results (they used to be renamed by hand, and one was lost once).
  */
 async function freeResultsBase(base: string): Promise<string> {
-  const taken = async (b: string) =>
-    (await stat(`${b}.json`).then(
+  const exists = (path: string) =>
+    stat(path).then(
       () => true,
       () => false,
-    )) ||
-    (await stat(`${b}.md`).then(
-      () => true,
-      () => false,
-    ));
+    );
+  const taken = async (b: string) => (await exists(`${b}.json`)) || (await exists(`${b}.md`));
   if (!(await taken(base))) return base;
   for (let n = 2; ; n++) if (!(await taken(`${base}-${n}`))) return `${base}-${n}`;
 }
