@@ -172,3 +172,36 @@ describe('moving files between the local folder and the shared bucket', () => {
     });
   }
 });
+
+describe('listing a local bucket folder', () => {
+  it('a staging folder removed during the listing leaves every finished object in it', async () => {
+    // Capture stages a large transaction under _tabletime/ and removes that folder at its commit.
+    // A listing that failed whole when a folder vanished under it read as an empty bucket, and
+    // apply then took a TRUNCATE as ready with none of the files before it applied.
+    const dir = await mkdtemp(join(tmpdir(), 'tt-list-'));
+    try {
+      await captureOutput(dir);
+      const finished = await listLocalObjects(dir);
+      assert.equal(finished.length, 4);
+      const staging = join(dir, '_tabletime', 'staging-transaction');
+      let stop = false;
+      let removed = 0;
+      const churn = (async () => {
+        while (!stop) {
+          await put(staging, 'shop_orders/2026/12/01/15/20/tt_1-0005_cc.jsonl', 'staged');
+          await rm(staging, { recursive: true, force: true });
+          removed++;
+        }
+      })();
+      try {
+        for (let i = 0; i < 300; i++) assert.deepEqual(await listLocalObjects(dir), finished, `listing ${i}`);
+      } finally {
+        stop = true;
+        await churn;
+      }
+      assert.ok(removed > 50, `the staging folder came and went ${removed} times`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -11,7 +11,7 @@
  * (`syncMeta`), applies it from the local copy, and removes the change files again.
  */
 import { readdir, rm, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { META_DIR } from '../changefile/index.ts';
 import type { ObjectInfo, RemoteBucket } from './bucket.ts';
@@ -40,19 +40,32 @@ export async function listLocalObjects(dir: string): Promise<string[]> {
 /**
  * Every file under `dir` but dot files (temporary ones), as sorted '/'-separated names; null when
  * `dir` does not exist.
+ *
+ * Walked one folder at a time, not with readdir's `recursive`: that read fails whole with ENOENT
+ * when any folder under `dir` is removed while it runs, and capture removes its staging folders
+ * inside the bucket after every large transaction. The failure read as "no such folder", so the
+ * bucket looked empty, and apply took a TRUNCATE as ready with none of the files before it
+ * applied. A folder removed during the walk is left out; its files were moved or dropped.
  */
 export async function filesUnder(dir: string): Promise<string[] | null> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  return entries
-    .filter((e) => e.isFile() && !e.name.startsWith('.'))
-    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
-    .sort();
+  const out: string[] = [];
+  const walk = async (folder: string, prefix: string): Promise<boolean> => {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || (code === 'ENOTDIR' && prefix !== '')) return false;
+      throw err;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) await walk(join(folder, e.name), `${prefix}${e.name}/`);
+      else if (e.isFile() && !e.name.startsWith('.')) out.push(`${prefix}${e.name}`);
+    }
+    return true;
+  };
+  if (!(await walk(dir, ''))) return null;
+  return out.sort();
 }
 
 /** Names of files under `dir` with their modification times (a file gone meanwhile is left out). */
