@@ -48,7 +48,13 @@ describe('TRUNCATE records and the files before them', () => {
       await writeDdlRecord(
         bucketDir,
         { kind: 'TRUNCATE', table: { database: 'shop', table: 't' } },
-        { sql: 'TRUNCATE shop.t', logFile: 'mariadb-bin.000001', logPosition: 3000, gtid: null, commitTimestampUs: BASE + 3e6 },
+        {
+          sql: 'TRUNCATE shop.t',
+          logFile: 'mariadb-bin.000001',
+          logPosition: 3000,
+          gtid: null,
+          commitTimestampUs: BASE + 3e6,
+        },
       );
 
       // Capture's staging of a large transaction: created, then removed at its commit.
@@ -66,7 +72,11 @@ describe('TRUNCATE records and the files before them', () => {
       })();
       try {
         for (let i = 0; i < 200; i++)
-          assert.equal(await applyReadyTruncates(options), 0, `the TRUNCATE was taken before the delete (try ${i})`);
+          assert.equal(
+            await applyReadyTruncates(options),
+            0,
+            `the TRUNCATE was taken before the delete (try ${i})`,
+          );
       } finally {
         stop = true;
         await churn;
