@@ -3,7 +3,9 @@
  * people; default), `jsonl` (one object a row, values in the change-file encoding) or `csv`.
  * `current` and `as-of` print exactly the source's columns; `history` adds the version metadata.
  */
+import { once } from 'node:events';
 import { resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { encodeValue } from '../changefile/index.ts';
 import {
   boundAtBinlogPosition,
@@ -14,10 +16,11 @@ import {
   type PositionBound,
   type Row,
   type TableSchema,
+  TransientError,
 } from '../core/index.ts';
 import { decodeValue } from '../changefile/index.ts';
 import { type HistoryStore, openStore } from '../store/index.ts';
-import { answeredError, askRunning } from './run-socket.ts';
+import { answeredError, streamFromRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
 
@@ -30,6 +33,8 @@ export interface QueryOptions {
   from?: string;
   to?: string;
   key?: string;
+  /** Rows read and printed at a time by current and as-of (QUERY_PAGE_ROWS; smaller in tests). */
+  pageRows?: number;
 }
 
 /** An instant from ISO-8601 text: zone-less means UTC; an offset is honoured. µs kept. */
@@ -71,26 +76,39 @@ export function encodeRow(schema: TableSchema, row: Row): Record<string, unknown
   return out;
 }
 
+/** What of a table or CSV to print: the header (first page, or every page of a table), the count. */
+interface Framing {
+  readonly header: boolean;
+  /** The rows in all (a table's last line), or null for no count. */
+  readonly total: number | null;
+}
+
+const WHOLE: Framing = { header: true, total: -1 };
+
 function render(
   format: Format,
   header: string[],
   rows: string[][],
   nulls: boolean[][],
   out: NodeJS.WritableStream,
+  framing: Framing = WHOLE,
 ): void {
   if (format === 'csv') {
-    out.write(`${header.map(csvField).join(',')}\n`);
+    if (framing.header) out.write(`${header.map(csvField).join(',')}\n`);
     for (const r of rows) out.write(`${r.map(csvField).join(',')}\n`);
     return;
   }
   const widths = header.map((h, i) => Math.min(60, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
   const fit = (s: string, w: number) => (s.length > w ? `${s.slice(0, w - 1)}…` : s.padEnd(w));
-  out.write(`${header.map((h, i) => fit(h, widths[i]!)).join('  ')}\n`);
-  out.write(`${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  if (framing.header) {
+    out.write(`${header.map((h, i) => fit(h, widths[i]!)).join('  ')}\n`);
+    out.write(`${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  }
   rows.forEach((r, j) =>
     out.write(`${r.map((c, i) => fit(nulls[j]![i] ? 'NULL' : c, widths[i]!)).join('  ')}\n`),
   );
-  out.write(`(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
+  const total = framing.total === -1 ? rows.length : framing.total;
+  if (total !== null) out.write(`(${total} row${total === 1 ? '' : 's'})\n`);
 }
 
 function printRows(
@@ -99,6 +117,7 @@ function printRows(
   extra: Record<string, string>[] | null,
   format: Format,
   out: NodeJS.WritableStream,
+  framing: Framing = WHOLE,
 ): void {
   const byName = new Map(schema.columns.map((c) => [c.name, c]));
   const names = schema.columns.map((c) => c.name);
@@ -118,7 +137,46 @@ function printRows(
     ...extraNames.map(() => false),
     ...names.map((n) => row[n] === null || row[n] === undefined),
   ]);
-  render(format, header, cells, nulls, out);
+  render(format, header, cells, nulls, out, framing);
+}
+
+/** Until `out` has taken what it holds, when it asks to be waited for (a slow reader). */
+async function drained(out: NodeJS.WritableStream): Promise<void> {
+  const w = out as Partial<Writable>;
+  if (w.writableNeedDrain && !w.destroyed) {
+    const stop = new AbortController();
+    await Promise.race([
+      once(out, 'drain', { signal: stop.signal }),
+      once(out, 'close', { signal: stop.signal }),
+    ]).finally(() => stop.abort());
+  }
+  if (w.destroyed)
+    throw new TransientError('OUTPUT_CLOSED', 'the reader of the answer went away before its end');
+}
+
+/** Rows read from the store a page at a time, each page printed before the next is read. */
+export const QUERY_PAGE_ROWS = 10_000;
+
+/**
+ * A large answer (the whole table now, or as of a moment) printed page by page as the store reads
+ * it: memory holds one page, not the table. A table's columns are aligned within each page, and
+ * each page has its header; the count comes last.
+ */
+async function printPages(
+  schema: TableSchema,
+  pages: AsyncIterable<Row[]>,
+  format: Format,
+  out: NodeJS.WritableStream,
+): Promise<void> {
+  let total = 0;
+  for await (const rows of pages) {
+    if (rows.length === 0) continue;
+    printRows(schema, rows, null, format, out, { header: format === 'table' || total === 0, total: null });
+    total += rows.length;
+    await drained(out);
+  }
+  if (total === 0) printRows(schema, [], null, format, out);
+  else if (format === 'table') out.write(`(${total} row${total === 1 ? '' : 's'})\n`);
 }
 
 /**
@@ -137,9 +195,8 @@ export async function queryCommand(
   opts: QueryOptions,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const forwarded = await askRunning(resolve(opts.dataDir), 'query', { what, table, opts });
+  const forwarded = await streamFromRunning(resolve(opts.dataDir), 'query', { what, table, opts }, out);
   if (forwarded) {
-    out.write(forwarded.output);
     if (forwarded.error) throw answeredError(forwarded.error);
     return forwarded.exitCode;
   }
@@ -233,7 +290,12 @@ export async function answerQuery(
     );
   switch (what) {
     case 'current':
-      printRows(schema, await store.asOf(database, name, null), null, format, out);
+      await printPages(
+        schema,
+        store.asOfPages(database, name, null, opts.pageRows ?? QUERY_PAGE_ROWS),
+        format,
+        out,
+      );
       return 0;
     case 'as-of': {
       if (!opts.at === !opts.atPosition)
@@ -244,7 +306,12 @@ export async function answerQuery(
       const at = opts.atPosition
         ? await resolvePosition(store, opts.atPosition)
         : parseInstant(opts.at!, '--at');
-      printRows(schema, await store.asOf(database, name, at), null, format, out);
+      await printPages(
+        schema,
+        store.asOfPages(database, name, at, opts.pageRows ?? QUERY_PAGE_ROWS),
+        format,
+        out,
+      );
       return 0;
     }
     case 'history': {

@@ -8,7 +8,6 @@
 import { createServer, type Server } from 'node:http';
 import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { applyBucket, applyFiles, applyTruncates, deadLetterFiles } from '../apply/index.ts';
 
 /** A queue entry that is not a change file: this TRUNCATE record (after every file before it). */
@@ -28,7 +27,7 @@ import { openReaderFor, openStore } from '../store/index.ts';
 import { createLogger } from './logger.ts';
 import { megabytesToBytes, positiveInt } from './numbers.ts';
 import { answerQuery, type QueryOptions } from './query-command.ts';
-import { socketPathOf } from './run-socket.ts';
+import { AnswerFrames, type RunAnswer, socketPathOf } from './run-socket.ts';
 import { answerHistory, storeHistorySide } from '../verify/history-side.ts';
 import { resolveSourceUrl } from './source-url.ts';
 import { createApi } from '../http/api.ts';
@@ -80,12 +79,10 @@ async function countDeadLetters(dataDir: string): Promise<number> {
   }
 }
 
-class Collector extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
+/** An error as a running pipeline answers it (the client throws it again as ours). */
+function answerError(err: unknown): NonNullable<RunAnswer['error']> {
+  const e = err as Partial<TabletimeError>;
+  return { code: e.code ?? 'INTERNAL', kind: e.kind ?? 'bug', message: e.message ?? String(err) };
 }
 
 const ahead = binlogAtOrAfter;
@@ -313,15 +310,23 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
             timeoutMs?: number;
           };
           if (req.url === '/query') {
-            const out = new Collector();
-            const exitCode = await answerQuery(
-              reader,
-              input.what ?? '',
-              input.table,
-              input.opts ?? { dataDir },
-              out,
-            );
-            reply({ output: out.text, exitCode });
+            // Sent as it is made (AnswerFrames): a large answer is never held whole here.
+            const out = new AnswerFrames(res);
+            let answer: Omit<RunAnswer, 'output'>;
+            try {
+              answer = {
+                exitCode: await answerQuery(
+                  reader,
+                  input.what ?? '',
+                  input.table,
+                  input.opts ?? { dataDir },
+                  out,
+                ),
+              };
+            } catch (err) {
+              answer = { exitCode: 1, error: answerError(err) };
+            }
+            await out.answer(answer);
           } else if (req.url === '/history') {
             const h = input as { op?: string; args?: Record<string, unknown> };
             reply({
@@ -343,12 +348,7 @@ export async function runCommand(opts: RunCommandOptions): Promise<number> {
             });
           }
         } catch (err) {
-          const e = err as Partial<TabletimeError>;
-          reply({
-            output: '',
-            exitCode: 1,
-            error: { code: e.code ?? 'INTERNAL', kind: e.kind ?? 'bug', message: e.message ?? String(err) },
-          });
+          reply({ output: '', exitCode: 1, error: answerError(err) });
         }
       })();
     });

@@ -20,6 +20,17 @@ import { StandardSqlDialect } from './standard-sql-dialect.ts';
 import { LATER, lastVersionsIn, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
 import type { ChangeFileRef, NativeApply } from './store.ts';
 
+/** A prepared statement with `$1…` bound: numbers as DOUBLE, the rest as text or NULL. */
+async function bound(conn: DuckDBConnection, sql: string, params: readonly SqlParam[]) {
+  const stmt = await conn.prepare(sql);
+  params.forEach((p, i) => {
+    if (p === null) stmt.bindNull(i + 1);
+    else if (typeof p === 'number') stmt.bindDouble(i + 1, p);
+    else stmt.bindVarchar(i + 1, p);
+  });
+  return stmt;
+}
+
 class DuckdbDialect extends StandardSqlDialect {
   readonly name = 'duckdb';
   readonly textType = 'VARCHAR';
@@ -44,24 +55,40 @@ class DuckdbDialect extends StandardSqlDialect {
 
   async rows(sql: string, params: readonly SqlParam[] = []): Promise<Record<string, unknown>[]> {
     if (params.length === 0) return (await this.#conn.runAndReadAll(sql)).getRowObjectsJson();
-    const stmt = await this.#conn.prepare(sql);
-    params.forEach((p, i) => {
-      if (p === null) stmt.bindNull(i + 1);
-      else if (typeof p === 'number') stmt.bindDouble(i + 1, p);
-      else stmt.bindVarchar(i + 1, p);
-    });
-    return (await stmt.runAndReadAll()).getRowObjectsJson();
+    return (await (await bound(this.#conn, sql, params)).runAndReadAll()).getRowObjectsJson();
+  }
+
+  async *streamRows(
+    sql: string,
+    params: readonly SqlParam[],
+    pageRows: number,
+  ): AsyncIterable<Record<string, unknown>[]> {
+    // A connection of its own: a streamed result must keep its connection to itself until read
+    // to the end, and the reader's connection serves other requests meanwhile.
+    const conn = await this.#instance.connect();
+    try {
+      await conn.run("SET TimeZone = 'UTC'");
+      const result =
+        params.length === 0 ? await conn.stream(sql) : await (await bound(conn, sql, params)).stream();
+      let page: Record<string, unknown>[] = [];
+      for await (const chunk of result.yieldRowObjectJson()) {
+        for (const row of chunk) {
+          page.push(row);
+          if (page.length >= pageRows) {
+            yield page;
+            page = [];
+          }
+        }
+      }
+      if (page.length > 0) yield page;
+    } finally {
+      conn.closeSync();
+    }
   }
 
   async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
     if (params.length === 0) return Number((await this.#conn.run(sql)).rowsChanged);
-    const stmt = await this.#conn.prepare(sql);
-    params.forEach((p, i) => {
-      if (p === null) stmt.bindNull(i + 1);
-      else if (typeof p === 'number') stmt.bindDouble(i + 1, p);
-      else stmt.bindVarchar(i + 1, p);
-    });
-    return Number((await stmt.run()).rowsChanged);
+    return Number((await (await bound(this.#conn, sql, params)).run()).rowsChanged);
   }
 
   columnType = duckdbType;

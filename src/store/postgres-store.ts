@@ -220,6 +220,11 @@ export class PgConnection {
     if (!lost && this.#client) await this.query('ROLLBACK');
   }
 
+  /** A new connection to the same database (not connected until first used). */
+  another(): PgConnection {
+    return new PgConnection(this.#url);
+  }
+
   async close(): Promise<void> {
     const pending = this.#client;
     this.#client = null;
@@ -266,6 +271,28 @@ class PostgresDialect extends StandardSqlDialect {
 
   async change(sql: string, params: readonly SqlParam[] = []): Promise<number> {
     return (await this.#conn.query(sql, params as SqlParam[])).rowCount ?? 0;
+  }
+
+  async *streamRows(
+    sql: string,
+    params: readonly SqlParam[],
+    pageRows: number,
+  ): AsyncIterable<Record<string, unknown>[]> {
+    // A cursor in a read-only snapshot, on a connection of its own: the store's connection serves
+    // other requests meanwhile, and every page comes from the same moment.
+    const conn = this.#conn.another();
+    try {
+      await conn.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await conn.query(`DECLARE tt_rows NO SCROLL CURSOR FOR ${sql}`, params as SqlParam[]);
+      for (;;) {
+        const { rows } = await conn.query(`FETCH FORWARD ${Math.max(1, Math.floor(pageRows))} FROM tt_rows`);
+        if (rows.length > 0) yield rows as Record<string, unknown>[];
+        if (rows.length < pageRows) break;
+      }
+      await conn.query('COMMIT');
+    } finally {
+      await conn.close();
+    }
   }
 
   columnType = pgType;

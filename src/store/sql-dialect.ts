@@ -11,6 +11,15 @@ export interface SqlDialect {
   run(sql: string): Promise<void>;
   /** Rows with `$1…` parameters; values as the driver gives them (text for our text casts). */
   rows(sql: string, params?: readonly SqlParam[]): Promise<Record<string, unknown>[]>;
+  /**
+   * The rows of one query a page at a time (about `pageRows` each), read on a connection of its
+   * own: one consistent snapshot, and a large answer is never held whole. Where missing, `rows`.
+   */
+  streamRows?(
+    sql: string,
+    params: readonly SqlParam[],
+    pageRows: number,
+  ): AsyncIterable<Record<string, unknown>[]>;
   /** Runs an INSERT/UPDATE/DELETE and returns how many rows it changed (no count(*) needed). */
   change(sql: string, params?: readonly SqlParam[]): Promise<number>;
   ident(name: string): string;

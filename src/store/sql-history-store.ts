@@ -668,6 +668,19 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async asOf(database: string, table: string, at: Moment, options: AsOfOptions = {}): Promise<Row[]> {
+    const { schema, sql, params } = await this.#asOfQuery(database, table, at, options);
+    return (await this.dialect.rows(sql, params)).map((r) => this.#decode(schema, r));
+  }
+
+  async *asOfPages(database: string, table: string, at: Moment, pageRows = 10_000): AsyncIterable<Row[]> {
+    const { schema, sql, params } = await this.#asOfQuery(database, table, at, {});
+    const d = this.dialect;
+    const pages = d.streamRows ? d.streamRows(sql, params, pageRows) : [await d.rows(sql, params)];
+    for await (const page of pages) yield page.map((r) => this.#decode(schema, r));
+  }
+
+  /** The statement asOf runs, ordered by key. */
+  async #asOfQuery(database: string, table: string, at: Moment, options: AsOfOptions) {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
     const { where, params, byEnd } = this.#momentFilter(
@@ -681,11 +694,8 @@ export class SqlHistoryStore implements HistoryStore {
         ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}`
         : '';
     const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`;
-    const rows = await d.rows(
-      `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v ${order}${limit}`,
-      params,
-    );
-    return rows.map((r) => this.#decode(schema, r));
+    const sql = `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v ${order}${limit}`;
+    return { schema, sql, params };
   }
 
   async countAsOf(database: string, table: string, at: Moment): Promise<number> {

@@ -110,6 +110,11 @@ export interface HistoryStore extends AsyncDisposable {
   schemaOf(database: string, table: string): Promise<TableSchema | null>;
   /** The table as of a moment, ordered by key (see AsOfOptions for a part of it). */
   asOf(database: string, table: string, at: Moment, options?: AsOfOptions): Promise<Row[]>;
+  /**
+   * The same records as asOf, a page (about `pageRows`, default 10,000) at a time, all from one
+   * consistent read where the store has it (DuckDB, PostgreSQL): for answers too large to hold whole.
+   */
+  asOfPages(database: string, table: string, at: Moment, pageRows?: number): AsyncIterable<Row[]>;
   /** How many records the table held at a moment. */
   countAsOf(database: string, table: string, at: Moment): Promise<number>;
   /** The `_tt_key` of every record present at a moment. */
