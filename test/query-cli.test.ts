@@ -4,9 +4,15 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { columnFromSqlType, type TableSchema } from '../src/core/index.ts';
+import { DuckdbStore } from '../src/store/index.ts';
+import { binlogEvent } from './support/events.ts';
 import { runTabletime } from './support/cli.ts';
 import { createTestPostgres } from './support/postgres.ts';
-import { DATASTREAM_FIXTURES } from './support/paths.ts';
+import { DATASTREAM_FIXTURES, REPO_ROOT } from './support/paths.ts';
+
+const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
 
 describe('apply and query commands', () => {
   let dataDir: string;
@@ -173,6 +179,41 @@ describe('apply and query commands', () => {
       assert.deepEqual(await readdir(empty), []);
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('a reader that stops early (`| head`) ends the query quietly, not as a bug', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tabletime-head-'));
+    try {
+      const T: TableSchema = {
+        database: 'h',
+        table: 't',
+        primaryKeys: ['id'],
+        columns: [columnFromSqlType('id', 'int'), columnFromSqlType('note', 'varchar(200)')],
+      };
+      {
+        await using store = await DuckdbStore.open(join(dir, 'history.duckdb'));
+        const events = Array.from({ length: 30_000 }, (_, i) => ({
+          event: binlogEvent(T, { id: i, note: `row ${i} ${'x'.repeat(100)}` }, { logPosition: 1000 + i }),
+          schema: T,
+        }));
+        await store.applyFile('h.jsonl', events);
+      }
+      const child = spawn(
+        process.execPath,
+        [...CLI, 'query', 'current', 'h.t', '--data-dir', dir, '--format', 'jsonl'],
+        { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      // The first line, then the reader goes away.
+      await new Promise<void>((r) => child.stdout.once('data', () => r()));
+      child.stdout.destroy();
+      assert.equal(await exited, 0, stderr);
+      assert.equal(stderr, '');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -311,6 +311,13 @@ program
     process.exitCode = await (await import('./inspect.ts')).inspect(files, process.stdout, process.stderr);
   });
 
+// Output read by something that stopped reading (`tabletime query … | head`): the rest is not
+// wanted, so stop quietly, as other command-line tools do, instead of reporting a bug.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
+
 // `--debug` (anywhere) or TABLETIME_DEBUG=1: errors print their stack too.
 const debug = process.argv.includes('--debug') || process.env.TABLETIME_DEBUG === '1';
 try {
