@@ -20,12 +20,13 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Connection } from 'mysql2/promise';
 import { startDevMariadb } from '../src/devdb/index.ts';
 import { connectSource } from '../src/capture/source.ts';
-import { askRunning } from '../src/cli/run-socket.ts';
+import { askRunning, streamFromRunning } from '../src/cli/run-socket.ts';
 import { DuckdbStore, PostgresStore, type HistoryStore } from '../src/store/index.ts';
 import { seededRandom } from '../test/support/random.ts';
 import { buildQueryHistory } from './query-history.ts';
@@ -707,13 +708,22 @@ async function freshness(conn: Connection, workload: BenchWorkload, dataDir: str
   let seen = 0;
   const prober = (async () => {
     while (!stop || seen < committed.size) {
-      const a = await askRunning(
+      // The running pipeline's answer, as `tabletime query` reads it (streamed).
+      let text = '';
+      const out = new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          text += chunk.toString();
+          done();
+        },
+      });
+      const a = await streamFromRunning(
         dataDir,
         'query',
         { what: 'current', table: 'bench.tick', opts: { dataDir, format: 'jsonl' } },
+        out,
         10_000,
-      );
-      const line = a?.output.trim().split('\n')[0];
+      ).catch(() => null);
+      const line = a ? text.trim().split('\n')[0] : undefined;
       const now = performance.now();
       if (line) {
         const seq = Number((JSON.parse(line) as { seq: number }).seq);
