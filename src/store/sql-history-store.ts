@@ -675,8 +675,19 @@ export class SqlHistoryStore implements HistoryStore {
   async *asOfPages(database: string, table: string, at: Moment, pageRows = 10_000): AsyncIterable<Row[]> {
     const { schema, sql, params } = await this.#asOfQuery(database, table, at, {});
     const d = this.dialect;
-    const pages = d.streamRows ? d.streamRows(sql, params, pageRows) : [await d.rows(sql, params)];
-    for await (const page of pages) yield page.map((r) => this.#decode(schema, r));
+    const decoded = (rows: Record<string, unknown>[]) => rows.map((r) => this.#decode(schema, r));
+    if (!d.streamRows) {
+      yield decoded(await d.rows(sql, params));
+      return;
+    }
+    // Most answers are one page (a small table, the probe of a pipeline's freshness): read as a
+    // plain result, as asOf does. A longer one is read again as one stream, page by page.
+    const head = await d.rows(`${sql} LIMIT ${Math.floor(pageRows) + 1}`, params);
+    if (head.length <= pageRows) {
+      if (head.length > 0) yield decoded(head);
+      return;
+    }
+    for await (const page of d.streamRows(sql, params, pageRows)) yield decoded(page);
   }
 
   /** The statement asOf runs, ordered by key. */
