@@ -8,7 +8,6 @@
  * answer at a time, not the whole of it twice (rows and text), as a single reply did: a query of
  * 287,205 rows took `run` from 573 to 1,552 MiB that way (docs/performance.md, session 13).
  */
-import { once } from 'node:events';
 import { request, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -109,8 +108,13 @@ export class AnswerFrames extends Writable {
   /** Sends what is left of the output, then the answer, and ends the reply. */
   async answer(answer: Omit<RunAnswer, 'output'>): Promise<void> {
     if (!this.destroyed) {
+      // 'close' too: a client that leaves now destroys this writer, and 'finish' never comes.
+      const done = new Promise<void>((resolve) => {
+        this.once('finish', resolve);
+        this.once('close', resolve);
+      });
       this.end();
-      await once(this, 'finish').catch(() => undefined);
+      await done;
     }
     this.#res.end(`${JSON.stringify(answer)}\n`);
   }
