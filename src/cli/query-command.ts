@@ -76,14 +76,15 @@ export function encodeRow(schema: TableSchema, row: Row): Record<string, unknown
   return out;
 }
 
-/** What of a table or CSV to print: the header (first page, or every page of a table), the count. */
+/** What of a table or CSV to print besides the rows: the header, and a table's count of rows. */
 interface Framing {
   readonly header: boolean;
-  /** The rows in all (a table's last line), or null for no count. */
-  readonly total: number | null;
+  readonly count: boolean;
 }
 
-const WHOLE: Framing = { header: true, total: -1 };
+const WHOLE: Framing = { header: true, count: true };
+
+const rowCount = (n: number) => `(${n} row${n === 1 ? '' : 's'})\n`;
 
 function render(
   format: Format,
@@ -107,8 +108,7 @@ function render(
   rows.forEach((r, j) =>
     out.write(`${r.map((c, i) => fit(nulls[j]![i] ? 'NULL' : c, widths[i]!)).join('  ')}\n`),
   );
-  const total = framing.total === -1 ? rows.length : framing.total;
-  if (total !== null) out.write(`(${total} row${total === 1 ? '' : 's'})\n`);
+  if (framing.count) out.write(rowCount(rows.length));
 }
 
 function printRows(
@@ -171,12 +171,12 @@ async function printPages(
   let total = 0;
   for await (const rows of pages) {
     if (rows.length === 0) continue;
-    printRows(schema, rows, null, format, out, { header: format === 'table' || total === 0, total: null });
+    printRows(schema, rows, null, format, out, { header: format === 'table' || total === 0, count: false });
     total += rows.length;
     await drained(out);
   }
   if (total === 0) printRows(schema, [], null, format, out);
-  else if (format === 'table') out.write(`(${total} row${total === 1 ? '' : 's'})\n`);
+  else if (format === 'table') out.write(rowCount(total));
 }
 
 /**
