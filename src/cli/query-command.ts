@@ -33,7 +33,7 @@ export interface QueryOptions {
   from?: string;
   to?: string;
   key?: string;
-  /** Rows read and printed at a time by current and as-of (QUERY_PAGE_ROWS; smaller in tests). */
+  /** Rows read and printed at a time by current and as-of (the store's default; smaller in tests). */
   pageRows?: number;
 }
 
@@ -153,9 +153,6 @@ async function drained(out: NodeJS.WritableStream): Promise<void> {
   if (w.destroyed)
     throw new TransientError('OUTPUT_CLOSED', 'the reader of the answer went away before its end');
 }
-
-/** Rows read from the store a page at a time, each page printed before the next is read. */
-export const QUERY_PAGE_ROWS = 10_000;
 
 /**
  * A large answer (the whole table now, or as of a moment) printed page by page as the store reads
@@ -290,12 +287,7 @@ export async function answerQuery(
     );
   switch (what) {
     case 'current':
-      await printPages(
-        schema,
-        store.asOfPages(database, name, null, opts.pageRows ?? QUERY_PAGE_ROWS),
-        format,
-        out,
-      );
+      await printPages(schema, store.asOfPages(database, name, null, opts.pageRows), format, out);
       return 0;
     case 'as-of': {
       if (!opts.at === !opts.atPosition)
@@ -306,12 +298,7 @@ export async function answerQuery(
       const at = opts.atPosition
         ? await resolvePosition(store, opts.atPosition)
         : parseInstant(opts.at!, '--at');
-      await printPages(
-        schema,
-        store.asOfPages(database, name, at, opts.pageRows ?? QUERY_PAGE_ROWS),
-        format,
-        out,
-      );
+      await printPages(schema, store.asOfPages(database, name, at, opts.pageRows), format, out);
       return 0;
     }
     case 'history': {

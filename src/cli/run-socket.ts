@@ -8,7 +8,7 @@
  * answer at a time, not the whole of it twice (rows and text), as a single reply did: a query of
  * 287,205 rows took `run` from 573 to 1,552 MiB that way (docs/performance.md, session 13).
  */
-import { request, type ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { type ErrorKind, TabletimeError, TransientError } from '../core/index.ts';
@@ -32,32 +32,42 @@ export function askRunning(
   timeoutMs = 600_000,
 ): Promise<RunAnswer | null> {
   return new Promise((resolve) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: socketPathOf(dataDir),
-        path: `/${path}`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          try {
-            resolve(JSON.parse(text) as RunAnswer);
-          } catch {
-            resolve(null);
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    const req = requestRunning(dataDir, path, timeoutMs, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(text) as RunAnswer);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
     req.on('error', () => resolve(null));
-    req.end(payload);
+    req.end(JSON.stringify(body));
   });
+}
+
+/** A POST of `/path` to the pipeline's socket, given up after `timeoutMs` without a byte. */
+function requestRunning(
+  dataDir: string,
+  path: string,
+  timeoutMs: number,
+  onResponse: (res: IncomingMessage) => void,
+): ClientRequest {
+  const req = request(
+    {
+      socketPath: socketPathOf(dataDir),
+      path: `/${path}`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      timeout: timeoutMs,
+    },
+    onResponse,
+  );
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  return req;
 }
 
 /** The error a running pipeline answered with, as ours again (same code and kind). */
@@ -153,58 +163,49 @@ export function streamFromRunning(
           ),
         );
     };
-    const req = request(
-      {
-        socketPath: socketPathOf(dataDir),
-        path: `/${path}`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        let partial = '';
-        res.setEncoding('utf8');
-        res.on('data', (text: string) => {
-          const lines = (partial + text).split('\n');
-          partial = lines.pop()!;
-          for (const line of lines) {
-            if (!line) continue;
-            let frame: { o?: unknown } & Partial<RunAnswer>;
-            try {
-              frame = JSON.parse(line) as typeof frame;
-            } catch {
-              res.destroy(new Error('not an answer'));
-              return;
+    const req = requestRunning(dataDir, path, timeoutMs, (res) => {
+      let partial = '';
+      res.setEncoding('utf8');
+      res.on('data', (text: string) => {
+        const lines = (partial + text).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) {
+          if (!line) continue;
+          let frame: { o?: unknown } & Partial<RunAnswer>;
+          try {
+            frame = JSON.parse(line) as typeof frame;
+          } catch {
+            res.destroy(new Error('not an answer'));
+            return;
+          }
+          if (typeof frame.o === 'string') {
+            wrote = true;
+            if (!out.write(frame.o)) {
+              res.pause();
+              out.once('drain', () => res.resume());
             }
-            if (typeof frame.o === 'string') {
+          } else answer = { ...frame, output: frame.output ?? '', exitCode: frame.exitCode ?? 1 };
+        }
+      });
+      res.on('end', () => {
+        // An answer of one line without a newline (an error before any output) ends here.
+        if (partial && !answer) {
+          try {
+            const a = JSON.parse(partial) as RunAnswer;
+            answer = { ...a, output: a.output ?? '' };
+            if (answer.output) {
+              out.write(answer.output);
               wrote = true;
-              if (!out.write(frame.o)) {
-                res.pause();
-                out.once('drain', () => res.resume());
-              }
-            } else answer = { ...frame, output: frame.output ?? '', exitCode: frame.exitCode ?? 1 };
-          }
-        });
-        res.on('end', () => {
-          // An answer of one line without a newline (an error before any output) ends here.
-          if (partial && !answer) {
-            try {
-              const a = JSON.parse(partial) as RunAnswer;
-              answer = { ...a, output: a.output ?? '' };
-              if (answer.output) {
-                out.write(answer.output);
-                wrote = true;
-              }
-            } catch {
-              // not an answer: as if none came
             }
+          } catch {
+            // not an answer: as if none came
           }
-          finish();
-        });
-        res.on('error', () => finish());
-        res.on('aborted', () => finish());
-      },
-    );
+        }
+        finish();
+      });
+      res.on('error', () => finish());
+      res.on('aborted', () => finish());
+    });
     // The reader went away (`| head`): the connection ends, and the pipeline stops its answer.
     const readerGone = () => {
       req.destroy();
@@ -212,7 +213,6 @@ export function streamFromRunning(
     };
     out.once('close', readerGone);
     out.once('error', readerGone);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', () => finish());
     req.end(JSON.stringify(body));
   });
