@@ -169,16 +169,26 @@ class DuckdbDialect extends StandardSqlDialect {
    * against 5.5 s, the current state in 1.3 s against 4–5 s (docs/performance.md). Ties in
    * position (two snapshots of a key) go to the later row. A source column named rowid hides
    * DuckDB's; such a table keeps the window.
+   *
+   * Keyed versions are grouped by `_tt_key` alone and a keyless row (its own record) is taken as it
+   * is, instead of one group by `coalesce(_tt_key, _tt_version_id)`: one column to group, not an
+   * expression over two. The state half-way through 10M versions in 0.82–0.87 s against 0.90–1.04 s,
+   * the current state 1.32–1.33 s against 1.50–1.64 s (docs/performance.md, "Session 14"). Row
+   * groups with no keyless row skip the second part by their statistics.
    */
   lastVersions(hist: string, where: string, columns: readonly string[]): string | undefined {
     if (columns.some((c) => c.toLowerCase() === 'rowid')) return undefined;
+    // `where` is empty or `WHERE` and conditions joined by AND.
+    const and = (condition: string) => (where ? `${where} AND ${condition}` : `WHERE ${condition}`);
     // The tombstone test stays inside: as a filter on the fetch, DuckDB plans the current state
     // (no WHERE) four times slower.
     return `SELECT * FROM ${hist} WHERE rowid IN (
         SELECT last.m.r FROM (
-          SELECT max({p: _tt_position, r: rowid, d: _tt_deleted}) AS m FROM ${hist} ${where}
-           GROUP BY coalesce(_tt_key, _tt_version_id)) last
-         WHERE NOT last.m.d)`;
+          SELECT max({p: _tt_position, r: rowid, d: _tt_deleted}) AS m FROM ${hist} ${and('_tt_key IS NOT NULL')}
+           GROUP BY _tt_key) last
+         WHERE NOT last.m.d)
+      UNION ALL
+      SELECT * FROM ${hist} ${and('_tt_key IS NULL AND NOT _tt_deleted')}`;
   }
 
   async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {

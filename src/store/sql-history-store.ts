@@ -39,9 +39,10 @@ export const META_SCHEMA = '_tabletime';
  * longer take a source column named `ts` for their parameter; DuckDB's plan by aggregate. 3:
  * PostgreSQL's histories keep each version's end (`_tt_valid_to`, filled in for older ones). 4:
  * DuckDB's and BigQuery's `t__versions` give a version's end as PostgreSQL stores it (the earliest
- * later commit time), not the next version's.
+ * later commit time), not the next version's. 5: DuckDB's current view and as-of macro group keyed
+ * versions by `_tt_key` and take keyless rows apart.
  */
-const VIEWS_VERSION = '4';
+const VIEWS_VERSION = '5';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
