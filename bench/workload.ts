@@ -1,6 +1,7 @@
 /**
  * The benchmark's source workload and the measurements made through a running `run`, apart from
- * bench.ts so that one of them can be run again alone (docs/performance.md says how).
+ * bench.ts so that one of them can be run again alone (freshness alone:
+ * docs/experiments/2026-12-01-duckdb-checkpoint-stalls.md).
  */
 import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
