@@ -94,7 +94,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
 
         // In pages of three (the option travels to the running process, which holds the file):
         // the same records; a table has its header once a page and the count once, at the end.
-        const collect = async (opts: Partial<QueryOptions>) => {
+        const collect = async (opts: Partial<QueryOptions>, what = 'current') => {
           let text = '';
           const out = new Writable({
             write(chunk: Buffer, _encoding, done) {
@@ -102,13 +102,21 @@ for (const kind of ['duckdb', 'postgres'] as const) {
               done();
             },
           });
-          await queryCommand('current', 'shop.r', { dataDir, ...opts }, out);
+          await queryCommand(what, 'shop.r', { dataDir, ...opts }, out);
           return text;
         };
         assert.equal(await collect({ format: 'jsonl', pageRows: 3 }), stdout);
         const table = (await collect({ format: 'table', pageRows: 3 })).trim().split('\n');
         assert.equal(table.filter((l) => /^id\s/.test(l)).length, Math.ceil(got.length / 3));
         assert.equal(table.at(-1), `(${got.length} rows)`);
+        // The table's whole history the same way: every version, in pages, as one reading gives it.
+        const versions = await collect({ format: 'jsonl' }, 'history');
+        assert.equal(versions.trim().split('\n').length, initial.size + workload.expected.length);
+        assert.equal(await collect({ format: 'jsonl', pageRows: 3 }, 'history'), versions);
+        const count = initial.size + workload.expected.length;
+        const paged = (await collect({ format: 'table', pageRows: 3 }, 'history')).trim().split('\n');
+        assert.equal(paged.filter((l) => /^_tt_commit_ts\s/.test(l)).length, Math.ceil(count / 3));
+        assert.equal(paged.at(-1), `(${count} rows)`);
 
         const status = JSON.parse(
           (await runTabletime(['status', '--data-dir', dataDir, '--json'])).stdout,

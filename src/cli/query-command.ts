@@ -19,7 +19,7 @@ import {
   TransientError,
 } from '../core/index.ts';
 import { decodeValue } from '../changefile/index.ts';
-import { type HistoryStore, openStore } from '../store/index.ts';
+import { type HistoryStore, openStore, type VersionOut } from '../store/index.ts';
 import { answeredError, streamFromRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
@@ -154,27 +154,49 @@ async function drained(out: NodeJS.WritableStream): Promise<void> {
     throw new TransientError('OUTPUT_CLOSED', 'the reader of the answer went away before its end');
 }
 
+/** A page of an answer as printRows takes it: the source's columns, and any metadata before them. */
+interface PrintedPage {
+  rows: Row[];
+  extra: Record<string, string>[] | null;
+}
+
 /**
- * A large answer (the whole table now, or as of a moment) printed page by page as the store reads
- * it: memory holds one page, not the table. A table's columns are aligned within each page, and
- * each page has its header; the count comes last.
+ * A large answer (the whole table now or as of a moment, or a table's history) printed page by
+ * page as the store reads it: memory holds one page, not the table. A table's columns are aligned
+ * within each page, and each page has its header; the count comes last.
  */
-async function printPages(
+async function printPages<T>(
   schema: TableSchema,
-  pages: AsyncIterable<Row[]>,
+  pages: AsyncIterable<T[]>,
+  toPrint: (page: T[]) => PrintedPage,
   format: Format,
   out: NodeJS.WritableStream,
 ): Promise<void> {
   let total = 0;
-  for await (const rows of pages) {
-    if (rows.length === 0) continue;
-    printRows(schema, rows, null, format, out, { header: format === 'table' || total === 0, count: false });
+  for await (const page of pages) {
+    if (page.length === 0) continue;
+    const { rows, extra } = toPrint(page);
+    printRows(schema, rows, extra, format, out, { header: format === 'table' || total === 0, count: false });
     total += rows.length;
     await drained(out);
   }
   if (total === 0) printRows(schema, [], null, format, out);
   else if (format === 'table') out.write(rowCount(total));
 }
+
+const asRows = (rows: Row[]): PrintedPage => ({ rows, extra: null });
+
+/** A history page: each version's row, after its metadata. */
+const asVersions = (versions: VersionOut[]): PrintedPage => ({
+  rows: versions.map((v) => v.row),
+  extra: versions.map((v) => ({
+    _tt_commit_ts: v.commitTimestamp,
+    _tt_op: v.op,
+    _tt_deleted: String(v.deleted),
+    _tt_version_id: v.versionId,
+    _tt_position: v.position,
+  })),
+});
 
 /**
  * `tabletime query …`. With a running `tabletime run` on the data dir, the question goes to it
@@ -287,7 +309,7 @@ export async function answerQuery(
     );
   switch (what) {
     case 'current':
-      await printPages(schema, store.asOfPages(database, name, null, opts.pageRows), format, out);
+      await printPages(schema, store.asOfPages(database, name, null, opts.pageRows), asRows, format, out);
       return 0;
     case 'as-of': {
       if (!opts.at === !opts.atPosition)
@@ -298,23 +320,15 @@ export async function answerQuery(
       const at = opts.atPosition
         ? await resolvePosition(store, opts.atPosition)
         : parseInstant(opts.at!, '--at');
-      await printPages(schema, store.asOfPages(database, name, at, opts.pageRows), format, out);
+      await printPages(schema, store.asOfPages(database, name, at, opts.pageRows), asRows, format, out);
       return 0;
     }
     case 'history': {
       const key = opts.key ? parseKey(schema, opts.key, '--key') : undefined;
-      const versions = await store.history(database, name, key);
-      const extra = versions.map((v) => ({
-        _tt_commit_ts: v.commitTimestamp,
-        _tt_op: v.op,
-        _tt_deleted: String(v.deleted),
-        _tt_version_id: v.versionId,
-        _tt_position: v.position,
-      }));
-      printRows(
+      await printPages(
         schema,
-        versions.map((v) => v.row),
-        extra,
+        store.historyPages(database, name, key, opts.pageRows),
+        asVersions,
         format,
         out,
       );

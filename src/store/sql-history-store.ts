@@ -675,20 +675,32 @@ export class SqlHistoryStore implements HistoryStore {
 
   async *asOfPages(database: string, table: string, at: Moment, pageRows = 10_000): AsyncIterable<Row[]> {
     const { schema, sql, params } = await this.#asOfQuery(database, table, at, {});
+    yield* this.#pages(sql, params, pageRows, (r) => this.#decode(schema, r));
+  }
+
+  /**
+   * The rows of `sql` a page (about `pageRows`) at a time, from one consistent read where the
+   * dialect streams; read whole where it does not (BigQuery).
+   */
+  async *#pages<T>(
+    sql: string,
+    params: readonly SqlParam[],
+    pageRows: number,
+    decode: (row: Record<string, unknown>) => T,
+  ): AsyncIterable<T[]> {
     const d = this.dialect;
-    const decoded = (rows: Record<string, unknown>[]) => rows.map((r) => this.#decode(schema, r));
     if (!d.streamRows) {
-      yield decoded(await d.rows(sql, params));
+      yield (await d.rows(sql, params)).map(decode);
       return;
     }
-    // Most answers are one page (a small table, the probe of a pipeline's freshness): read as a
-    // plain result, as asOf does. A longer one is read again as one stream, page by page.
+    // Most answers are one page (a small table, one key's history, the probe of a pipeline's
+    // freshness): read as a plain result. A longer one is read again as one stream, page by page.
     const head = await d.rows(`${sql} LIMIT ${Math.floor(pageRows) + 1}`, params);
     if (head.length <= pageRows) {
-      if (head.length > 0) yield decoded(head);
+      if (head.length > 0) yield head.map(decode);
       return;
     }
-    for await (const page of d.streamRows(sql, params, pageRows)) yield decoded(page);
+    for await (const page of d.streamRows(sql, params, pageRows)) yield page.map(decode);
   }
 
   /** The statement asOf runs, ordered by key. */
@@ -747,6 +759,22 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async history(database: string, table: string, key?: Row): Promise<VersionOut[]> {
+    const { sql, params, decode } = await this.#historyQuery(database, table, key);
+    return (await this.dialect.rows(sql, params)).map(decode);
+  }
+
+  async *historyPages(
+    database: string,
+    table: string,
+    key?: Row,
+    pageRows = 10_000,
+  ): AsyncIterable<VersionOut[]> {
+    const { sql, params, decode } = await this.#historyQuery(database, table, key);
+    yield* this.#pages(sql, params, pageRows, decode);
+  }
+
+  /** The statement history runs (every version of the table, or of one key), in key and source order. */
+  async #historyQuery(database: string, table: string, key?: Row) {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
     let where = '';
@@ -767,22 +795,20 @@ export class SqlHistoryStore implements HistoryStore {
       }
       where = `WHERE ${conditions.join(' AND ')}`;
     }
-    const rows = await d.rows(
-      `SELECT ${this.#selectOut(schema)}, _tt_version_id, _tt_op, _tt_deleted, ${d.formatInstant('_tt_commit_ts')} AS _tt_commit,
+    const sql = `SELECT ${this.#selectOut(schema)}, _tt_version_id, _tt_op, _tt_deleted, ${d.formatInstant('_tt_commit_ts')} AS _tt_commit,
               _tt_position, _tt_gtid, _tt_snapshot
-         FROM ${this.#hist(database, table)} ${where} ORDER BY coalesce(_tt_key, ''), _tt_position`,
-      params,
-    );
-    return rows.map((r) => ({
+         FROM ${this.#hist(database, table)} ${where} ORDER BY coalesce(_tt_key, ''), _tt_position`;
+    const decode = (r: Record<string, unknown>): VersionOut => ({
       row: this.#decode(schema, r),
-      versionId: String(r._tt_version_id as string),
-      op: String(r._tt_op as string),
+      versionId: String(r._tt_version_id),
+      op: String(r._tt_op),
       deleted: r._tt_deleted === true,
-      commitTimestamp: String(r._tt_commit as string),
-      position: String(r._tt_position as string),
+      commitTimestamp: String(r._tt_commit),
+      position: String(r._tt_position),
       gtid: typeof r._tt_gtid === 'string' ? r._tt_gtid : null,
       snapshot: r._tt_snapshot === true,
-    }));
+    });
+    return { sql, params, decode };
   }
 
   async diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut> {

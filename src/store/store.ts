@@ -122,6 +122,8 @@ export interface HistoryStore extends AsyncDisposable {
   /** The position bound just after a transaction, found by its GTID in the history; null if absent. */
   positionOfGtid(gtid: string): Promise<PositionBound | null>;
   history(database: string, table: string, key?: Row): Promise<VersionOut[]>;
+  /** The same versions as history, a page (about `pageRows`, default 10,000) at a time, as asOfPages. */
+  historyPages(database: string, table: string, key?: Row, pageRows?: number): AsyncIterable<VersionOut[]>;
   diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut>;
   close(): Promise<void>;
 }
