@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Connection } from 'mysql2/promise';
+import { sleep } from '../src/core/index.ts';
 import { startDevMariadb } from '../src/devdb/index.ts';
 import { connectSource } from '../src/capture/source.ts';
 import { DuckdbStore, PostgresStore, type HistoryStore } from '../src/store/index.ts';
@@ -55,7 +56,6 @@ const SIZE = quick
     };
 
 const log = (line: string) => console.error(`# ${new Date().toISOString().slice(11, 19)} ${line}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- processes, with CPU and peak memory from /proc -------------------------------------------
 
@@ -153,7 +153,6 @@ async function untilCheckpoint(
   }
 }
 
-/** Until the `run` on `dataDir` answers `wait` with everything queryable (polling every `pollMs`). */
 async function master(conn: Connection): Promise<{ logFile: string; logPosition: number }> {
   const [rows] = (await conn.query('SHOW MASTER STATUS')) as unknown as [
     { File: string; Position: number }[],

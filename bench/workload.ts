@@ -7,9 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type { Connection } from 'mysql2/promise';
 import { askRunning, streamFromRunning } from '../src/cli/run-socket.ts';
+import { sleep } from '../src/core/index.ts';
 import { seededRandom } from '../test/support/random.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the workload ----------------------------------------------------------------------------
 
@@ -82,7 +81,7 @@ export class BenchWorkload {
 
 // ---- through a running pipeline ------------------------------------------------------------
 
-/** Until the running pipeline has applied everything captured so far. */
+/** Until the `run` on `dataDir` answers `wait` with everything queryable (polling every `pollMs`). */
 export async function untilQueryable(
   dataDir: string,
   run: { child: ChildProcess; errors: () => string },

@@ -33,7 +33,7 @@ export interface QueryOptions {
   from?: string;
   to?: string;
   key?: string;
-  /** Rows read and printed at a time by current and as-of (the store's default; smaller in tests). */
+  /** Rows read and printed at a time by current, as-of and history (the store's default; smaller in tests). */
   pageRows?: number;
 }
 

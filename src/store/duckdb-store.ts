@@ -173,8 +173,8 @@ class DuckdbDialect extends StandardSqlDialect {
    * Keyed versions are grouped by `_tt_key` alone and a keyless row (its own record) is taken as it
    * is, instead of one group by `coalesce(_tt_key, _tt_version_id)`: one column to group, not an
    * expression over two. The state half-way through 10M versions in 0.82–0.87 s against 0.90–1.04 s,
-   * the current state 1.32–1.33 s against 1.50–1.64 s (docs/performance.md, "Session 14"). Row
-   * groups with no keyless row skip the second part by their statistics.
+   * the current state 1.32–1.33 s against 1.50–1.64 s (docs/performance.md, "Session 14"), the
+   * second part's scan for keyless rows included.
    */
   lastVersions(hist: string, where: string, columns: readonly string[]): string | undefined {
     if (columns.some((c) => c.toLowerCase() === 'rowid')) return undefined;
