@@ -329,8 +329,20 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         assert.equal(await store.countAsOf('q', 'k', moment), expected.length, `count at ${i}`);
       }
       assert.deepEqual(ids(await store.asOf('q', 'k', null)), [1, 2, 3, 4, 5]);
+      // Its diff is the rows added and gone, a multiset: a second row like row 1 is one more row.
+      await store.applyFile('k-2.jsonl', [{ event: binlogEvent(K, row(1), at(7)), schema: K }]);
+      const d = await store.diff('q', 'k', at(2).commitUs, at(7).commitUs);
+      assert.deepEqual(
+        { inserted: ids(d.inserted), deleted: ids(d.deleted), changed: d.changed.length },
+        { inserted: [1, 3, 4, 5], deleted: [], changed: 0 },
+      );
+      const back = await store.diff('q', 'k', at(7).commitUs, at(0).commitUs);
+      assert.deepEqual(
+        { inserted: ids(back.inserted), deleted: ids(back.deleted), changed: back.changed.length },
+        { inserted: [], deleted: [1, 1, 2, 3, 4, 5], changed: 0 },
+      );
       await store.close();
-      assert.equal(Number(await raw('SELECT count(*) FROM "q"."k"')), 5);
+      assert.equal(Number(await raw('SELECT count(*) FROM "q"."k"')), 6);
       store = await reopen();
     });
 

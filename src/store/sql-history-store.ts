@@ -828,9 +828,27 @@ export class SqlHistoryStore implements HistoryStore {
       );
       return rows.map((r) => this.#decode(schema, r));
     };
+    const out: DiffOut = { inserted: [], deleted: [], changed: [] };
+    if (schema.primaryKeys.length === 0) {
+      // No key, so no record to follow from one moment to the other: the rows are a multiset, and
+      // the diff is the rows added and the rows gone (a row held twice counts twice).
+      const content = (row: Row) => `[${schema.columns.map((c) => text(row, c.name)).join(',')}]`;
+      const gone = new Map<string, Row[]>();
+      for (const row of await read(from)) {
+        const same = gone.get(content(row));
+        if (same) same.push(row);
+        else gone.set(content(row), [row]);
+      }
+      for (const row of await read(to)) {
+        const same = gone.get(content(row));
+        if (same && same.length > 0) same.pop();
+        else out.inserted.push(row);
+      }
+      for (const rows of gone.values()) out.deleted.push(...rows);
+      return out;
+    }
     const before = new Map((await read(from)).map((r) => [keyOf(r), r]));
     const after = new Map((await read(to)).map((r) => [keyOf(r), r]));
-    const out: DiffOut = { inserted: [], deleted: [], changed: [] };
     for (const [k, row] of after) {
       const old = before.get(k);
       if (!old) out.inserted.push(row);
