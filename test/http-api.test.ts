@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { applyBucket } from '../src/apply/index.ts';
-import { ConfigError } from '../src/core/index.ts';
+import { columnFromSqlType, ConfigError, type TableSchema } from '../src/core/index.ts';
 import { createApi } from '../src/http/api.ts';
 import { CONTENT_SECURITY_POLICY, startHttp, tokenMatches } from '../src/http/server.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
 import { masterPosition, startCapture } from './support/capture.ts';
+import { binlogEvent } from './support/events.ts';
 import { freePort, spawnTabletime } from './support/cli.ts';
 import { startTestMariadb, type TestMariadb } from './support/mariadb.ts';
 import { createTestPostgres, type TestPostgres } from './support/postgres.ts';
@@ -227,6 +228,35 @@ describe('HTTP API', () => {
         );
         assert.deepEqual(names.sort(), ['at', 'cursor', 'database', 'format', 'limit', 'position', 'table']);
       });
+
+      it('a table without a key pages by offset, in the order its rows were written, to the end', async () => {
+        // Last in this suite: it adds a table (logs.k) to the store, which only `serve` below sees.
+        const K: TableSchema = {
+          database: 'logs',
+          table: 'k',
+          primaryKeys: [],
+          columns: [columnFromSqlType('id', 'int'), columnFromSqlType('v', 'varchar(10)')],
+        };
+        const rows = [3, 1, 2, 2, 7, 5, 4].map((id, i) =>
+          binlogEvent(K, { id, v: `r${id}` }, { logFile: 'k.000001', logPosition: 100 + i }),
+        );
+        await stores[kind]!.applyFile(
+          'logs-k.jsonl',
+          rows.map((event) => ({ event, schema: K })),
+        );
+        const seen: unknown[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const r = await get(`/api/tables/logs/k/current?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+          assert.equal(r.status, 200);
+          seen.push(...r.body.rows.map((row: any) => row.id));
+          cursor = r.body.next;
+          pages++;
+        } while (cursor);
+        assert.equal(pages, 3);
+        assert.deepEqual(seen, [3, 1, 2, 2, 7, 5, 4]);
+      });
     });
   }
 
@@ -290,7 +320,8 @@ describe('HTTP API', () => {
         }
         assert.ok(res, `serve never answered: ${stderr}`);
         assert.equal(res.status, 200);
-        assert.equal(((await res.json()) as Body).tables[0]!.records, 25);
+        const { tables } = (await res.json()) as Body;
+        assert.equal(tables.find((t) => t.table === 'orders')!.records, 25);
         const page = await fetch(`http://127.0.0.1:${port}/`);
         assert.match(await page.text(), /<script type="module" src="\/assets\/app.js">/);
       } finally {

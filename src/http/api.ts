@@ -225,7 +225,7 @@ function parseKeyCursor(schema: TableSchema, cursor: string): Row {
   return row;
 }
 
-/** An offset cursor (history, diff): the index of the next item. */
+/** An offset cursor (history, diff, a keyless table's rows): the index of the next item. */
 function parseOffset(cursor: string | undefined): number {
   if (cursor === undefined) return 0;
   const n = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -234,11 +234,16 @@ function parseOffset(cursor: string | undefined): number {
   return n;
 }
 
+/** The offset cursor of the item at `index`. */
+function offsetCursor(index: number): string {
+  return Buffer.from(String(index)).toString('base64url');
+}
+
 /** One page of a list answered whole (history, diff): the items shown, where they start, the next cursor. */
 function offsetPage<T>(items: readonly T[], cursor: string | undefined, limit: number) {
   const from = parseOffset(cursor);
   const shown = items.slice(from, from + limit);
-  const next = from + limit < items.length ? Buffer.from(String(from + limit)).toString('base64url') : null;
+  const next = from + limit < items.length ? offsetCursor(from + limit) : null;
   return { from, shown, next };
 }
 
@@ -284,17 +289,25 @@ export function createApi(options: ApiOptions): OpenAPIHono {
 
   const rowsAt = async (c: Context, database: string, table: string, at: Moment, q: PagingQuery) => {
     const schema = await schemaOf(database, table);
-    const after = q.cursor === undefined ? undefined : parseKeyCursor(schema, q.cursor);
+    // A table without a key has no key to page by: its pages go by offset.
+    const keyed = schema.primaryKeys.length > 0;
+    const after = keyed && q.cursor !== undefined ? parseKeyCursor(schema, q.cursor) : undefined;
+    const offset = keyed ? 0 : parseOffset(q.cursor);
     // One more than asked: whether there is a next page.
-    const rows = await store.asOf(database, table, at, { after, limit: q.limit + 1 });
+    const rows = await store.asOf(database, table, at, { after, offset, limit: q.limit + 1 });
     const more = rows.length > q.limit;
     const shown = more ? rows.slice(0, q.limit) : rows;
+    const next = !more
+      ? null
+      : keyed
+        ? keyCursor(schema, shown[shown.length - 1]!)
+        : offsetCursor(offset + q.limit);
     return page(
       c,
       q.format,
       schema.columns.map((col) => col.name),
       shown.map((r) => encodeRow(schema, r)),
-      more && schema.primaryKeys.length > 0 ? keyCursor(schema, shown[shown.length - 1]!) : null,
+      next,
     );
   };
 

@@ -712,13 +712,15 @@ export class SqlHistoryStore implements HistoryStore {
       options.keys,
       options.after ? { schema, key: options.after } : undefined,
     );
-    // Order by the typed key columns of the inner rows, not by the text aliases of the output.
+    // Order by the typed key columns of the inner rows, not by the text aliases of the output; a
+    // table without a key by position, so that its pages (offsets) hold still.
     const order =
       schema.primaryKeys.length > 0
         ? `ORDER BY ${schema.primaryKeys.map((k) => `v.${d.ident(k)}`).join(', ')}`
-        : '';
+        : 'ORDER BY v._tt_position, v._tt_version_id';
     const limit = options.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(options.limit))}`;
-    const sql = `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v ${order}${limit}`;
+    const offset = options.offset ? ` OFFSET ${Math.max(0, Math.floor(options.offset))}` : '';
+    const sql = `SELECT ${this.#selectOut(schema)} FROM (${this.#last(this.#hist(database, table), where, schema, byEnd)}) v ${order}${limit}${offset}`;
     return { schema, sql, params };
   }
 

@@ -13,6 +13,11 @@ export interface AsOfOptions {
   readonly after?: Row;
   /** At most this many records. */
   readonly limit?: number;
+  /**
+   * Paging a table without a key, which has no key to page by: leave out this many records first.
+   * Its records come in the order they were written (by position).
+   */
+  readonly offset?: number;
 }
 
 /** Where and when a TRUNCATE happened (from capture's DDL record). */
