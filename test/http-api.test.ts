@@ -174,6 +174,19 @@ describe('HTTP API', () => {
           ['changed', 4, ['status', 'total']],
         ]);
         assert.equal(r.body.rows[2]!._tt_before.status, 'new');
+        assert.equal(r.body.next, null);
+        // A change a page, with the cursor: the same four, in the same order, then no next.
+        const paged: unknown[] = [];
+        let cursor: string | null = null;
+        do {
+          const p = await get(
+            `/api/tables/shop/orders/diff?from=${encodeURIComponent(t1)}&to=${encodeURIComponent(to)}&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+          );
+          assert.equal(p.body.rows.length, 1);
+          paged.push(...p.body.rows.map((x: any) => [x._tt_change, x.id, x._tt_changed]));
+          cursor = p.body.next;
+        } while (cursor);
+        assert.deepEqual(paged, summary);
       });
 
       it('CSV: a header, quoted where needed, NULL as empty', async () => {

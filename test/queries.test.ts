@@ -263,6 +263,30 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       }
     });
 
+    it('diff a page at a time gives the same changes in the same order, in pages of the size asked', async () => {
+      let paged = 0;
+      for (const [table] of tables) {
+        for (const [from, to] of moments.flatMap((f) => moments.map((t) => [f, t] as const))) {
+          const whole = await store.diff('q', table, from, to);
+          const pages = [];
+          for await (const page of store.diffPages('q', table, from, to, 7)) pages.push(page);
+          for (const kind of ['inserted', 'deleted', 'changed'] as const)
+            assert.deepEqual(
+              plain(pages.flatMap((p) => p[kind] as unknown[])),
+              plain(whole[kind]),
+              `${table} ${kind}`,
+            );
+          const sizes = pages.map((p) => p.inserted.length + p.deleted.length + p.changed.length);
+          assert.ok(
+            sizes.every((n) => n <= 7),
+            `${table}: pages of at most 7 changes`,
+          );
+          if (pages.length > 1) paged++;
+        }
+      }
+      assert.ok(paged > 0, 'some diffs came in more than one page');
+    });
+
     it('the pages of one answer all come from the moment it began, while versions are applied between them', async () => {
       const P: TableSchema = { ...A, table: 'p' };
       const row = (i: number, v: string): Row => ({ id: BigInt(i), ts: '2026-03-04 05:06:07', v });

@@ -19,7 +19,7 @@ import {
   TransientError,
 } from '../core/index.ts';
 import { decodeValue } from '../changefile/index.ts';
-import { type HistoryStore, openStore, type VersionOut } from '../store/index.ts';
+import { type DiffOut, type HistoryStore, openStore, type VersionOut } from '../store/index.ts';
 import { answeredError, streamFromRunning } from './run-socket.ts';
 
 export type Format = 'table' | 'jsonl' | 'csv';
@@ -161,21 +161,21 @@ interface PrintedPage {
 }
 
 /**
- * A large answer (the whole table now or as of a moment, or a table's history) printed page by
+ * A large answer (the whole table now or as of a moment, a table's history, a diff) printed page by
  * page as the store reads it: memory holds one page, not the table. A table's columns are aligned
  * within each page, and each page has its header; the count comes last.
  */
-async function printPages<T>(
+async function printPages<P>(
   schema: TableSchema,
-  pages: AsyncIterable<T[]>,
-  toPrint: (page: T[]) => PrintedPage,
+  pages: AsyncIterable<P>,
+  toPrint: (page: P) => PrintedPage,
   format: Format,
   out: NodeJS.WritableStream,
 ): Promise<void> {
   let total = 0;
   for await (const page of pages) {
-    if (page.length === 0) continue;
     const { rows, extra } = toPrint(page);
+    if (rows.length === 0) continue;
     printRows(schema, rows, extra, format, out, { header: format === 'table' || total === 0, count: false });
     total += rows.length;
     await drained(out);
@@ -196,6 +196,16 @@ const asVersions = (versions: VersionOut[]): PrintedPage => ({
     _tt_version_id: v.versionId,
     _tt_position: v.position,
   })),
+});
+
+/** Changes after the row each shows (a changed record's row after the change), as diff lists them. */
+const asChanges = (d: DiffOut): PrintedPage => ({
+  rows: [...d.inserted, ...d.deleted, ...d.changed.map((c) => c.after)],
+  extra: [
+    ...d.inserted.map(() => ({ change: 'inserted', columns: '' })),
+    ...d.deleted.map(() => ({ change: 'deleted', columns: '' })),
+    ...d.changed.map((c) => ({ change: 'changed', columns: c.columns.join(' ') })),
+  ],
 });
 
 /**
@@ -337,19 +347,14 @@ export async function answerQuery(
     case 'diff': {
       if (!opts.from || !opts.to)
         throw new ConfigError('USAGE', 'query diff needs --from TIME and --to TIME');
-      const d = await store.diff(
+      const pages = store.diffPages(
         database,
         name,
         parseInstant(opts.from, '--from'),
         parseInstant(opts.to, '--to'),
+        opts.pageRows,
       );
-      const rows = [...d.inserted, ...d.deleted, ...d.changed.map((c) => c.after)];
-      const extra = [
-        ...d.inserted.map(() => ({ change: 'inserted', columns: '' })),
-        ...d.deleted.map(() => ({ change: 'deleted', columns: '' })),
-        ...d.changed.map((c) => ({ change: 'changed', columns: c.columns.join(' ') })),
-      ];
-      printRows(schema, rows, extra, format, out);
+      await printPages(schema, pages, asChanges, format, out);
       return 0;
     }
     default:

@@ -390,23 +390,50 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     const { database, table } = c.req.valid('param');
     const q = c.req.valid('query');
     const schema = await schemaOf(database, table);
-    const d = await store.diff(database, table, parseInstant(q.from, 'from'), parseInstant(q.to, 'to'));
-    const all = [
-      ...d.inserted.map((r) => ({
-        _tt_change: 'inserted',
-        _tt_changed: [] as string[],
-        row: r,
-        before: null,
-      })),
-      ...d.deleted.map((r) => ({ _tt_change: 'deleted', _tt_changed: [] as string[], row: r, before: null })),
-      ...d.changed.map((ch) => ({
-        _tt_change: 'changed',
-        _tt_changed: ch.columns,
-        row: ch.after,
-        before: ch.before,
-      })),
-    ];
-    const { shown, next } = offsetPage(all, q.cursor, q.limit);
+    // Read a page of the store's at a time, up to one change past this page's (whether there is a
+    // next page): memory holds a page, not the diff.
+    const from = parseOffset(q.cursor);
+    const shown: { _tt_change: string; _tt_changed: string[]; row: Row; before: Row | null }[] = [];
+    let seen = 0;
+    let more = false;
+    const pages = store.diffPages(
+      database,
+      table,
+      parseInstant(q.from, 'from'),
+      parseInstant(q.to, 'to'),
+      Math.min(10_000, from + q.limit + 1),
+    );
+    pages: for await (const d of pages) {
+      const changes = [
+        ...d.inserted.map((r) => ({
+          _tt_change: 'inserted',
+          _tt_changed: [] as string[],
+          row: r,
+          before: null,
+        })),
+        ...d.deleted.map((r) => ({
+          _tt_change: 'deleted',
+          _tt_changed: [] as string[],
+          row: r,
+          before: null,
+        })),
+        ...d.changed.map((ch) => ({
+          _tt_change: 'changed',
+          _tt_changed: ch.columns,
+          row: ch.after,
+          before: ch.before,
+        })),
+      ];
+      for (const change of changes) {
+        if (seen++ < from) continue;
+        if (shown.length === q.limit) {
+          more = true;
+          break pages;
+        }
+        shown.push(change);
+      }
+    }
+    const next = more ? offsetCursor(from + q.limit) : null;
     const columns = ['_tt_change', '_tt_changed', ...schema.columns.map((col) => col.name)];
     const rows = shown.map((x) => ({
       _tt_change: x._tt_change,

@@ -623,17 +623,18 @@ export class SqlHistoryStore implements HistoryStore {
   /**
    * The WHERE clause (and its parameters) that keeps the versions up to a moment, of the records
    * `keys` (`_tt_key` texts), and with a key after `after` (paging: every version of a record has
-   * its key, so filtering versions filters records).
+   * its key, so filtering versions filters records). Its parameters are added to `params`, numbered
+   * after those already there (for a statement with two filters).
    */
   #momentFilter(
     at: Moment,
     keys?: readonly string[],
     after?: { schema: TableSchema; key: Row },
     changed?: { hist: string; from: Moment; to: Moment },
+    params: SqlParam[] = [],
   ): { where: string; params: SqlParam[]; byEnd: boolean } {
     const d = this.dialect;
     const conditions: string[] = [];
-    const params: SqlParam[] = [];
     const byEnd = this.#byEnd(at);
     const upTo = byEnd ? this.#validAt(at as number | null, params) : this.#upTo(at, params);
     if (upTo) conditions.push(upTo);
@@ -814,53 +815,101 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut> {
+    const q = await this.#diffQuery(database, table, from, to);
+    if ('whole' in q) return q.whole;
+    return q.toDiff(await this.dialect.rows(q.sql, q.params));
+  }
+
+  async *diffPages(
+    database: string,
+    table: string,
+    from: Moment,
+    to: Moment,
+    pageRows = 10_000,
+  ): AsyncIterable<DiffOut> {
+    const q = await this.#diffQuery(database, table, from, to);
+    if ('whole' in q) yield q.whole;
+    else if (!this.dialect.streamRows) yield q.toDiff(await this.dialect.rows(q.sql, q.params));
+    else for await (const page of this.dialect.streamRows(q.sql, q.params, pageRows)) yield q.toDiff(page);
+  }
+
+  /**
+   * A keyed table's diff as one statement: each record with a version between the two moments, its
+   * row at `from` beside its row at `to` (a full join on the key), inserted records first, then
+   * deleted, then the rest, each by key, as diff lists them; `toDiff` turns its rows into changes
+   * (a record whose values came back to the same is none). A table without a key is answered whole.
+   */
+  async #diffQuery(
+    database: string,
+    table: string,
+    from: Moment,
+    to: Moment,
+  ): Promise<
+    | { whole: DiffOut }
+    | { sql: string; params: SqlParam[]; toDiff: (rows: readonly Record<string, unknown>[]) => DiffOut }
+  > {
+    const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
     const byName = new Map(schema.columns.map((c) => [c.name, c]));
     const text = (row: Row, n: string) => JSON.stringify(encodeValue(row[n] ?? null, byName.get(n)!));
-    const keyOf = (row: Row) => `[${schema.primaryKeys.map((k) => text(row, k)).join(',')}]`;
-    // With a key, only the records that have a version between the two moments are read.
-    const read = async (at: Moment) => {
-      if (schema.primaryKeys.length === 0) return this.asOf(database, table, at);
-      const hist = this.#hist(database, table);
-      const { where, params, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to });
-      const order = schema.primaryKeys.map((k) => `v.${this.dialect.ident(k)}`).join(', ');
-      const rows = await this.dialect.rows(
-        `SELECT ${this.#selectOut(schema)} FROM (${this.#last(hist, where, schema, byEnd)}) v ORDER BY ${order}`,
-        params,
-      );
-      return rows.map((r) => this.#decode(schema, r));
-    };
-    const out: DiffOut = { inserted: [], deleted: [], changed: [] };
     if (schema.primaryKeys.length === 0) {
       // No key, so no record to follow from one moment to the other: the rows are a multiset, and
       // the diff is the rows added and the rows gone (a row held twice counts twice).
+      const out: DiffOut = { inserted: [], deleted: [], changed: [] };
       const content = (row: Row) => `[${schema.columns.map((c) => text(row, c.name)).join(',')}]`;
       const gone = new Map<string, Row[]>();
-      for (const row of await read(from)) {
+      for (const row of await this.asOf(database, table, from)) {
         const same = gone.get(content(row));
         if (same) same.push(row);
         else gone.set(content(row), [row]);
       }
-      for (const row of await read(to)) {
+      for (const row of await this.asOf(database, table, to)) {
         const same = gone.get(content(row));
         if (same && same.length > 0) same.pop();
         else out.inserted.push(row);
       }
       for (const rows of gone.values()) out.deleted.push(...rows);
-      return out;
+      return { whole: out };
     }
-    const before = new Map((await read(from)).map((r) => [keyOf(r), r]));
-    const after = new Map((await read(to)).map((r) => [keyOf(r), r]));
-    for (const [k, row] of after) {
-      const old = before.get(k);
-      if (!old) out.inserted.push(row);
-      else {
-        const columns = schema.columns.map((c) => c.name).filter((n) => text(old, n) !== text(row, n));
-        if (columns.length > 0) out.changed.push({ before: old, after: row, columns });
+    // Only the records that have a version between the two moments are read.
+    const hist = this.#hist(database, table);
+    const params: SqlParam[] = [];
+    const side = (at: Moment, name: string) => {
+      const { where, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to }, params);
+      return `(${this.#last(hist, where, schema, byEnd)}) ${name}`;
+    };
+    const b = side(from, 'b');
+    const a = side(to, 'a');
+    // Each side's columns as text (castOut), under names of ours: _tt_b0…, _tt_a0….
+    const out = (name: string) => [
+      ...schema.columns.map((c, i) => `${d.castOut(c, `${name}.${d.ident(c.name)}`)} AS _tt_${name}${i}`),
+      `${name}._tt_raw AS _tt_${name}_raw`,
+    ];
+    const order = schema.primaryKeys.map((k) => `coalesce(a.${d.ident(k)}, b.${d.ident(k)})`).join(', ');
+    const sql = `SELECT ${[...out('b'), ...out('a')].join(', ')},
+        CASE WHEN b._tt_key IS NULL THEN 0 WHEN a._tt_key IS NULL THEN 1 ELSE 2 END AS _tt_change
+      FROM ${b} FULL OUTER JOIN ${a} ON a._tt_key = b._tt_key
+      ORDER BY _tt_change, ${order}`;
+    const rowOf = (r: Record<string, unknown>, name: string): Row => {
+      const named: Record<string, unknown> = { _tt_raw: r[`_tt_${name}_raw`] };
+      schema.columns.forEach((c, i) => (named[c.name] = r[`_tt_${name}${i}`]));
+      return this.#decode(schema, named);
+    };
+    const toDiff = (rows: readonly Record<string, unknown>[]): DiffOut => {
+      const diff: DiffOut = { inserted: [], deleted: [], changed: [] };
+      for (const r of rows) {
+        const change = Number(r._tt_change);
+        if (change === 0) diff.inserted.push(rowOf(r, 'a'));
+        else if (change === 1) diff.deleted.push(rowOf(r, 'b'));
+        else {
+          const [old, row] = [rowOf(r, 'b'), rowOf(r, 'a')];
+          const columns = schema.columns.map((c) => c.name).filter((n) => text(old, n) !== text(row, n));
+          if (columns.length > 0) diff.changed.push({ before: old, after: row, columns });
+        }
       }
-    }
-    for (const [k, row] of before) if (!after.has(k)) out.deleted.push(row);
-    return out;
+      return diff;
+    };
+    return { sql, params, toDiff };
   }
 
   close(): Promise<void> {

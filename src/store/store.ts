@@ -130,5 +130,17 @@ export interface HistoryStore extends AsyncDisposable {
   /** The same versions as history, a page (about `pageRows`, default 10,000) at a time, as asOfPages. */
   historyPages(database: string, table: string, key?: Row, pageRows?: number): AsyncIterable<VersionOut[]>;
   diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut>;
+  /**
+   * The same changes as diff, a page (about `pageRows` records read, default 10,000) at a time, in
+   * diff's order: inserted first, then deleted, then changed, each by key. A table without a key
+   * comes in one page.
+   */
+  diffPages(
+    database: string,
+    table: string,
+    from: Moment,
+    to: Moment,
+    pageRows?: number,
+  ): AsyncIterable<DiffOut>;
   close(): Promise<void>;
 }
