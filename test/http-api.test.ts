@@ -92,6 +92,18 @@ describe('HTTP API', () => {
           body: (type.includes('json') ? await res.json() : await res.text()) as Body,
         };
       };
+      /** Every page of a list (`path` has a query), following `next` until it is null; each a 200. */
+      const getPages = async (path: string) => {
+        const pages: Body[] = [];
+        let cursor: string | null = null;
+        do {
+          const r = await get(`${path}${cursor ? `&cursor=${cursor}` : ''}`);
+          assert.equal(r.status, 200);
+          pages.push(r.body);
+          cursor = r.body.next;
+        } while (cursor);
+        return pages;
+      };
 
       it('tables: versions, current records and the last commit', async () => {
         const r = await get('/api/tables');
@@ -104,18 +116,10 @@ describe('HTTP API', () => {
       });
 
       it('current, paged by key with the cursor until the end, exact values', async () => {
-        const seen: unknown[] = [];
-        let cursor: string | null = null;
-        let pages = 0;
-        do {
-          const r = await get(`/api/tables/shop/orders/current?limit=10${cursor ? `&cursor=${cursor}` : ''}`);
-          assert.equal(r.status, 200);
-          assert.deepEqual(r.body.columns, ['id', 'status', 'total', 'note']);
-          seen.push(...r.body.rows);
-          cursor = r.body.next;
-          pages++;
-        } while (cursor);
-        assert.equal(pages, 3);
+        const pages = await getPages('/api/tables/shop/orders/current?limit=10');
+        for (const p of pages) assert.deepEqual(p.columns, ['id', 'status', 'total', 'note']);
+        const seen = pages.flatMap((p) => p.rows);
+        assert.equal(pages.length, 3);
         assert.deepEqual(
           seen.map((row: any) => row.id),
           [...Array.from({ length: 25 }, (_, i) => i + 1).filter((i) => i !== 5), 26],
@@ -176,17 +180,14 @@ describe('HTTP API', () => {
         assert.equal(r.body.rows[2]!._tt_before.status, 'new');
         assert.equal(r.body.next, null);
         // A change a page, with the cursor: the same four, in the same order, then no next.
-        const paged: unknown[] = [];
-        let cursor: string | null = null;
-        do {
-          const p = await get(
-            `/api/tables/shop/orders/diff?from=${encodeURIComponent(t1)}&to=${encodeURIComponent(to)}&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
-          );
-          assert.equal(p.body.rows.length, 1);
-          paged.push(...p.body.rows.map((x: any) => [x._tt_change, x.id, x._tt_changed]));
-          cursor = p.body.next;
-        } while (cursor);
-        assert.deepEqual(paged, summary);
+        const pages = await getPages(
+          `/api/tables/shop/orders/diff?from=${encodeURIComponent(t1)}&to=${encodeURIComponent(to)}&limit=1`,
+        );
+        for (const p of pages) assert.equal(p.rows.length, 1);
+        assert.deepEqual(
+          pages.flatMap((p) => p.rows.map((x: any) => [x._tt_change, x.id, x._tt_changed])),
+          summary,
+        );
       });
 
       it('CSV: a header, quoted where needed, NULL as empty', async () => {
@@ -257,18 +258,12 @@ describe('HTTP API', () => {
           'logs-k.jsonl',
           rows.map((event) => ({ event, schema: K })),
         );
-        const seen: unknown[] = [];
-        let cursor: string | null = null;
-        let pages = 0;
-        do {
-          const r = await get(`/api/tables/logs/k/current?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
-          assert.equal(r.status, 200);
-          seen.push(...r.body.rows.map((row: any) => row.id));
-          cursor = r.body.next;
-          pages++;
-        } while (cursor);
-        assert.equal(pages, 3);
-        assert.deepEqual(seen, [3, 1, 2, 2, 7, 5, 4]);
+        const pages = await getPages('/api/tables/logs/k/current?limit=3');
+        assert.equal(pages.length, 3);
+        assert.deepEqual(
+          pages.flatMap((p) => p.rows.map((row: any) => row.id)),
+          [3, 1, 2, 2, 7, 5, 4],
+        );
       });
     });
   }

@@ -198,15 +198,26 @@ const asVersions = (versions: VersionOut[]): PrintedPage => ({
   })),
 });
 
-/** Changes after the row each shows (a changed record's row after the change), as diff lists them. */
-const asChanges = (d: DiffOut): PrintedPage => ({
-  rows: [...d.inserted, ...d.deleted, ...d.changed.map((c) => c.after)],
-  extra: [
-    ...d.inserted.map(() => ({ change: 'inserted', columns: '' })),
-    ...d.deleted.map(() => ({ change: 'deleted', columns: '' })),
-    ...d.changed.map((c) => ({ change: 'changed', columns: c.columns.join(' ') })),
-  ],
-});
+/**
+ * A diff's changes in its order, each with the row it shows (a changed record's row after the
+ * change), the columns that changed and, for a changed record, its row before.
+ */
+export function changesOf(d: DiffOut): { change: string; columns: string[]; row: Row; before: Row | null }[] {
+  return [
+    ...d.inserted.map((row) => ({ change: 'inserted', columns: [], row, before: null })),
+    ...d.deleted.map((row) => ({ change: 'deleted', columns: [], row, before: null })),
+    ...d.changed.map((c) => ({ change: 'changed', columns: c.columns, row: c.after, before: c.before })),
+  ];
+}
+
+/** A diff page: each change's row, after its kind and changed columns. */
+const asChanges = (d: DiffOut): PrintedPage => {
+  const changes = changesOf(d);
+  return {
+    rows: changes.map((c) => c.row),
+    extra: changes.map((c) => ({ change: c.change, columns: c.columns.join(' ') })),
+  };
+};
 
 /**
  * `tabletime query …`. With a running `tabletime run` on the data dir, the question goes to it

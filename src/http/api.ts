@@ -10,7 +10,14 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { decodeValue, encodeValue } from '../changefile/index.ts';
 import { ConfigError, type Row, type TableSchema, TabletimeError } from '../core/index.ts';
-import { csvField, encodeRow, parseInstant, parseKey, resolvePosition } from '../cli/query-command.ts';
+import {
+  changesOf,
+  csvField,
+  encodeRow,
+  parseInstant,
+  parseKey,
+  resolvePosition,
+} from '../cli/query-command.ts';
 import type { HistoryStore, Moment } from '../store/index.ts';
 
 /** What the running pipeline knows that the store does not (absent under `tabletime serve`). */
@@ -393,7 +400,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     // Read a page of the store's at a time, up to one change past this page's (whether there is a
     // next page): memory holds a page, not the diff.
     const from = parseOffset(q.cursor);
-    const shown: { _tt_change: string; _tt_changed: string[]; row: Row; before: Row | null }[] = [];
+    const shown: ReturnType<typeof changesOf> = [];
     let seen = 0;
     let more = false;
     const pages = store.diffPages(
@@ -404,27 +411,7 @@ export function createApi(options: ApiOptions): OpenAPIHono {
       Math.min(10_000, from + q.limit + 1),
     );
     pages: for await (const d of pages) {
-      const changes = [
-        ...d.inserted.map((r) => ({
-          _tt_change: 'inserted',
-          _tt_changed: [] as string[],
-          row: r,
-          before: null,
-        })),
-        ...d.deleted.map((r) => ({
-          _tt_change: 'deleted',
-          _tt_changed: [] as string[],
-          row: r,
-          before: null,
-        })),
-        ...d.changed.map((ch) => ({
-          _tt_change: 'changed',
-          _tt_changed: ch.columns,
-          row: ch.after,
-          before: ch.before,
-        })),
-      ];
-      for (const change of changes) {
+      for (const change of changesOf(d)) {
         if (seen++ < from) continue;
         if (shown.length === q.limit) {
           more = true;
@@ -436,8 +423,8 @@ export function createApi(options: ApiOptions): OpenAPIHono {
     const next = more ? offsetCursor(from + q.limit) : null;
     const columns = ['_tt_change', '_tt_changed', ...schema.columns.map((col) => col.name)];
     const rows = shown.map((x) => ({
-      _tt_change: x._tt_change,
-      _tt_changed: q.format === 'csv' ? x._tt_changed.join(' ') : x._tt_changed,
+      _tt_change: x.change,
+      _tt_changed: q.format === 'csv' ? x.columns.join(' ') : x.columns,
       ...encodeRow(schema, x.row),
       ...(q.format === 'json' && x.before ? { _tt_before: encodeRow(schema, x.before) } : {}),
     }));

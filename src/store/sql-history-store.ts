@@ -859,9 +859,10 @@ export class SqlHistoryStore implements HistoryStore {
       const content = (row: Row) => `[${schema.columns.map((c) => text(row, c.name)).join(',')}]`;
       const gone = new Map<string, Row[]>();
       for (const row of await this.asOf(database, table, from)) {
-        const same = gone.get(content(row));
+        const key = content(row);
+        const same = gone.get(key);
         if (same) same.push(row);
-        else gone.set(content(row), [row]);
+        else gone.set(key, [row]);
       }
       for (const row of await this.asOf(database, table, to)) {
         const same = gone.get(content(row));
