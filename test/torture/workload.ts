@@ -198,13 +198,18 @@ export class TortureWorkload {
   /**
    * One transaction: mostly a single autocommitted statement, sometimes several in BEGIN…COMMIT,
    * sometimes rolled back (no trace), once a TRUNCATE, once a key widened to BIGINT, once a
-   * composite key's part widened, and once an ALTER TABLE ADD COLUMN.
+   * composite key's part widened, and once an ALTER TABLE ADD COLUMN. Each DDL statement runs
+   * through `ddl` (the fault suite keeps its source reader out of the way meanwhile).
    */
-  async transaction(conn: Connection, progress: number): Promise<void> {
+  async transaction(
+    conn: Connection,
+    progress: number,
+    ddl: <T>(statement: () => Promise<T>) => Promise<T> = (s) => s(),
+  ): Promise<void> {
     if (!this.truncated && progress >= 0.4) {
       this.truncated = true;
       const rows = this.#keys.strkey.size;
-      await conn.query('TRUNCATE TABLE tt.strkey');
+      await ddl(() => conn.query('TRUNCATE TABLE tt.strkey'));
       // Every record present becomes a tombstone.
       this.versions.strkey += rows;
       this.changes += rows;
@@ -214,19 +219,19 @@ export class TortureWorkload {
     }
     if (!this.widened && progress >= 0.5) {
       // The key widened from INT to BIGINT (rows unchanged): every record must keep one key.
-      await conn.query('ALTER TABLE tt.all_types MODIFY id BIGINT NOT NULL');
+      await ddl(() => conn.query('ALTER TABLE tt.all_types MODIFY id BIGINT NOT NULL'));
       this.widened = true;
       return;
     }
     if (!this.compositeWidened && progress >= 0.55) {
       // A composite key's INT part widened to BIGINT: its records must keep one key too.
-      await conn.query('ALTER TABLE tt.composite MODIFY n BIGINT NOT NULL');
+      await ddl(() => conn.query('ALTER TABLE tt.composite MODIFY n BIGINT NOT NULL'));
       this.compositeWidened = true;
       return;
     }
     if (!this.altered && progress >= 0.6) {
       // A nullable column without a default: no row changes at the source, none in the history.
-      await conn.query('ALTER TABLE tt.composite ADD COLUMN extra VARCHAR(30) NULL');
+      await ddl(() => conn.query('ALTER TABLE tt.composite ADD COLUMN extra VARCHAR(30) NULL'));
       this.altered = true;
       return;
     }
