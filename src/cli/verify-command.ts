@@ -38,7 +38,9 @@ function report(results: readonly TableResult[], out: NodeJS.WritableStream): nu
       continue;
     }
     out.write(
-      `${r.table}: ${r.rows} record(s) in ${r.chunks} chunk(s): ${r.mismatches.length === 0 ? 'match' : `${r.mismatches.length} MISMATCH(ES)`}\n`,
+      `${r.table}: ${r.rows} record(s) in ${r.chunks} chunk(s): ${r.mismatches.length === 0 ? 'match' : `${r.mismatches.length} MISMATCH(ES)`}${
+        r.cleared ? ` (${r.cleared} record(s) differed in one read and matched when read again)` : ''
+      }\n`,
     );
     for (const m of r.mismatches) {
       out.write(`  key ${m.key} at ${m.at}\n`);

@@ -16,6 +16,7 @@ import {
   ConfigError,
   type PositionBound,
   type Row,
+  sleep,
   type TableSchema,
   TransientError,
   type Value,
@@ -123,6 +124,11 @@ export interface TableResult {
   readonly rows: number;
   readonly chunks: number;
   readonly mismatches: Mismatch[];
+  /**
+   * Differences seen once and gone when their records were read again at a later position: a
+   * chunk read that did not hold to its snapshot (below, readInSnapshot). Not mismatches.
+   */
+  readonly cleared?: number;
   /** Why the table was not compared, when it was not. */
   readonly skipped?: string;
 }
@@ -134,6 +140,11 @@ export interface VerifyOptions {
   readonly chunkRows?: number;
   readonly timeoutMs?: number;
   readonly logger?: Logger;
+  /**
+   * Runs between each read's consistent snapshot and its SELECT (tests put another session's DDL
+   * or non-transactional write there, where it can land by chance in production).
+   */
+  readonly afterSnapshot?: () => Promise<void>;
 }
 
 interface SourceChunk {
@@ -150,29 +161,70 @@ function sourceParam(value: Value, column: ColumnSchema): unknown {
   return value;
 }
 
-async function readSourceChunk(
+/** ER_TABLE_DEF_CHANGED: the table was truncated or rebuilt after the snapshot opened. */
+const TABLE_DEF_CHANGED = 1412;
+const SNAPSHOT_ATTEMPTS = 5;
+
+/**
+ * Reads the source inside a new consistent snapshot, with its binlog position. A snapshot holds for
+ * transactions only: a TRUNCATE or an ALTER that rebuilds the table after it opened makes the read
+ * fail (ER_TABLE_DEF_CHANGED), and it is taken again; MariaDB can also show a snapshot a TRUNCATE
+ * whose binlog event comes after the snapshot's position, and a non-transactional table (Aria,
+ * MyISAM) is read as it is now. verify reads the records that differ again (recheck, below).
+ */
+async function readInSnapshot<T>(
   conn: Connection,
+  options: VerifyOptions,
+  table: string,
+  read: () => Promise<T>,
+): Promise<{ pos: SnapshotPosition; result: T }> {
+  for (let attempt = 1; ; attempt++) {
+    const pos = await openSnapshot(conn);
+    try {
+      await options.afterSnapshot?.();
+      const result = await read();
+      await conn.query('COMMIT');
+      return { pos, result };
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      if ((err as { errno?: number }).errno !== TABLE_DEF_CHANGED) throw err;
+      if (attempt >= SNAPSHOT_ATTEMPTS)
+        throw new TransientError(
+          'VERIFY_TABLE_CHANGING',
+          `${table} was truncated or rebuilt during each of ${SNAPSHOT_ATTEMPTS} reads: run verify again once the DDL on it is done`,
+        );
+      options.logger?.info(
+        { table, attempt },
+        'verify: the table was truncated or rebuilt meanwhile; reading it again',
+      );
+      await sleep(100 * attempt);
+    }
+  }
+}
+
+async function readSourceChunk(
+  options: VerifyOptions,
   schema: TableSchema,
   columns: readonly ColumnSchema[],
   after: unknown[] | null,
   limit: number,
 ): Promise<{ chunk: SourceChunk; last: unknown[] | null }> {
-  const pos = await openSnapshot(conn);
-  try {
-    const { rows, last } = await readChunk(conn, schema, after, limit);
-    return { chunk: { pos, lines: linesOfRows(rows, schema, columns) }, last };
-  } finally {
-    await conn.query('COMMIT');
-  }
+  const { pos, result } = await readInSnapshot(options.conn, options, nameOf(schema), () =>
+    readChunk(options.conn, schema, after, limit),
+  );
+  return { chunk: { pos, lines: linesOfRows(result.rows, schema, columns) }, last: result.last };
 }
+
+const nameOf = (schema: TableSchema) => `${schema.database}.${schema.table}`;
 
 /** The source's records for `keys` (history keys no chunk saw), at a fresh consistent position. */
 async function readSourceKeys(
-  conn: Connection,
+  options: VerifyOptions,
   schema: TableSchema,
   columns: readonly ColumnSchema[],
   keys: readonly string[],
 ): Promise<SourceChunk> {
+  const { conn } = options;
   const byName = new Map(schema.columns.map((c) => [c.name, c]));
   const pkCols = schema.primaryKeys.map((k) => byName.get(k)!);
   const tuple = `(${pkCols.map(() => '?').join(', ')})`;
@@ -181,17 +233,47 @@ async function readSourceKeys(
       sourceParam(decodeValue(text, pkCols[i]!), pkCols[i]!),
     ),
   );
-  const pos = await openSnapshot(conn);
-  try {
+  const { pos, result: rows } = await readInSnapshot(conn, options, nameOf(schema), async () => {
     const [rows] = (await conn.query(
       `SELECT ${selectList(schema)} FROM ${ident(schema.database)}.${ident(schema.table)}
         WHERE (${pkCols.map((c) => ident(c.name)).join(', ')}) IN (${keys.map(() => tuple).join(', ')})`,
       params,
     )) as unknown as [Record<string, unknown>[]];
-    return { pos, lines: linesOfRows(rows, schema, columns) };
-  } finally {
-    await conn.query('COMMIT');
+    return rows;
+  });
+  return { pos, lines: linesOfRows(rows, schema, columns) };
+}
+
+/**
+ * The source's records for `keys` at a fresh consistent position, compared with the history as of
+ * that position once apply has passed it.
+ */
+async function compareKeys(
+  options: VerifyOptions,
+  schema: TableSchema,
+  columns: readonly ColumnSchema[],
+  keys: readonly string[],
+  timeoutMs: number,
+): Promise<Mismatch[]> {
+  const out: Mismatch[] = [];
+  const chunkRows = options.chunkRows ?? 2_000;
+  for (let i = 0; i < keys.length; i += chunkRows) {
+    const some = keys.slice(i, i + chunkRows);
+    const chunk = await readSourceKeys(options, schema, columns, some);
+    await waitFor(options.history, chunk.pos, timeoutMs);
+    out.push(
+      ...(await compareChunk(
+        nameOf(schema),
+        options.history,
+        schema.database,
+        schema.table,
+        columns.map((c) => c.name),
+        chunk,
+        some,
+      )),
+    );
   }
+  return out;
 }
 
 async function compareChunk(
@@ -285,7 +367,7 @@ export async function verifyTable(
     const group: SourceChunk[] = [];
     const started = Date.now();
     do {
-      const read = await readSourceChunk(conn, schema, columns, after, chunkRows);
+      const read = await readSourceChunk(options, schema, columns, after, chunkRows);
       group.push(read.chunk);
       after = read.last;
     } while (after && group.length < 16 && Date.now() - started < 1_000);
@@ -309,13 +391,25 @@ export async function verifyTable(
   const unseen = (
     await history.keysAt(database, table, boundAtBinlogPosition(lastPos.logFile, lastPos.logPosition))
   ).filter((k) => !seen.has(k));
-  for (let i = 0; i < unseen.length; i += chunkRows) {
-    const keys = unseen.slice(i, i + chunkRows);
-    const chunk = await readSourceKeys(conn, schema, columns, keys);
-    await waitFor(history, chunk.pos, timeoutMs);
-    mismatches.push(...(await compareChunk(name, history, database, table, columnNames, chunk, keys)));
-  }
-  return { table: name, rows, chunks, mismatches };
+  mismatches.push(...(await compareKeys(options, schema, columns, unseen, timeoutMs)));
+  if (mismatches.length === 0) return { table: name, rows, chunks, mismatches };
+
+  // A record that differs is read again at a later position: a real difference is still there, one
+  // a read saw out of its snapshot's order (readInSnapshot) is gone. Both reads are reported.
+  const again = new Map(
+    (await compareKeys(options, schema, columns, [...new Set(mismatches.map((m) => m.key))], timeoutMs)).map(
+      (m) => [m.key, m],
+    ),
+  );
+  // Each record once, as the later read found it.
+  const confirmed = [...again.values()];
+  const cleared = new Set(mismatches.map((m) => m.key)).size - confirmed.length;
+  if (cleared > 0)
+    options.logger?.warn(
+      { table: name, cleared },
+      'verify: records that differed matched when read again (a TRUNCATE or ALTER on the table, or a write to a table without transactions, during the read)',
+    );
+  return { table: name, rows, chunks, mismatches: confirmed, ...(cleared > 0 ? { cleared } : {}) };
 }
 
 export async function verify(options: VerifyOptions): Promise<TableResult[]> {
