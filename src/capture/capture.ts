@@ -330,8 +330,8 @@ async function capture(options: CaptureOptions): Promise<void> {
       let lastFlush = Date.now();
       let changes = 0;
       // Files the writer completed by itself (a file full or too old, in the middle of a
-      // transaction too; a table's schema changed): published already, announced at the next
-      // flush with the rest. Dropping them once left the first files of a transaction larger than
+      // transaction too; a table's schema changed): in their place once the next flush's
+      // finalizeAll returns, and announced then with the rest. Dropping them once left the first files of a transaction larger than
       // a file unannounced: `run` did not apply them while it ran, and `wait` said all was applied.
       let completed: CompletedFile[] = [];
       // The files a large transaction's writer completed: staged, published at its commit.

@@ -4,12 +4,19 @@
  * visible only when complete, rotated by size, age and schema change.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { columnFromSqlType, type Row, type TableSchema, valuesEqual, versionId } from '../core/index.ts';
+import {
+  columnFromSqlType,
+  objectName,
+  type Row,
+  type TableSchema,
+  valuesEqual,
+  versionId,
+} from '../core/index.ts';
 import { ChangeFileWriter, META_DIR, SchemaRegistry } from './index.ts';
 import { readAll } from '../../test/support/read-all.ts';
 import { binlogEvent } from '../../test/support/events.ts';
@@ -389,5 +396,52 @@ describe('change-file round trip', () => {
     const [file] = await writer.finalizeAll();
     const text = gunzipSync(await readFile(file!.path)).toString('utf8');
     assert.equal(text.trim().split('\n').length, 3);
+  });
+
+  it('lines formatted while the buffer before is being written, and files settling in the background, arrive whole and in order', async () => {
+    // A buffer is written out while the next lines go into the other one, and a completed file is
+    // synced and moved while the next is written: a buffer reused before its write is done, or a
+    // file published before its last write, shows here as lines cut or out of order.
+    const dir = join(bucket, 'in-flight');
+    const writer = new ChangeFileWriter({ bucketDir: dir, bufferBytes: 700, maxFileBytes: 60_000 });
+    const events = Array.from({ length: 3_000 }, (_, i) =>
+      binlogEvent(
+        schema,
+        { ...minRow, id: i, c_text: `row ${i} ${'x'.repeat(i % 97)}` },
+        { logPosition: 50_000 + i },
+      ),
+    );
+    const files = [];
+    for (const e of events) files.push(...(await writer.write(e, schema)));
+    files.push(...(await writer.finalizeAll()));
+    assert.ok(files.length >= 10, `rotated into ${files.length} files`);
+    const registry = new SchemaRegistry(dir);
+    const texts: unknown[] = [];
+    for (const f of files.sort((a, b) => (a.objectPath < b.objectPath ? -1 : 1))) {
+      const read = await readAll(f.path, { registry });
+      assert.deepEqual(read.deadLetters, [], f.objectPath);
+      assert.equal((await readFile(f.path)).length, f.bytes, 'the byte count is the file content');
+      texts.push(...read.events.map((e) => e.payload.c_text));
+    }
+    assert.deepEqual(
+      texts,
+      events.map((e) => e.payload.c_text),
+    );
+  });
+
+  it('a file that cannot be put in its place fails the next finalize, not the process', async () => {
+    // The folder of the table's files is taken by a file: the move of a completed file fails in
+    // the background, and the writer's next call says so.
+    const dir = join(bucket, 'blocked');
+    const writer = new ChangeFileWriter({ bucketDir: dir, maxFileBytes: 2_000 });
+    await writer.write(binlogEvent(schema, minRow), schema);
+    await writeFile(join(dir, objectName(schema.database, schema.table)), 'in the way');
+    let completed = 0;
+    for (let i = 0; i < 40 && completed === 0; i++)
+      completed += (await writer.write(binlogEvent(schema, { ...maxRow, id: i }), schema)).length;
+    assert.ok(completed > 0, 'a file was completed by size');
+    await assert.rejects(writer.finalizeAll(), /ENOTDIR|EEXIST/);
+    await assert.rejects(writer.write(binlogEvent(schema, minRow), schema), /ENOTDIR|EEXIST/);
+    await writer.abort();
   });
 });
