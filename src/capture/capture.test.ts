@@ -28,6 +28,45 @@ describe('capture', () => {
     await db?.stop();
   });
 
+  it('a table without a key: an update is its old row gone (UPDATE-DELETE with the old image) and the new one', async () => {
+    // With no key there is no record to follow, and the old image is the only trace of what the
+    // row held: kept as a tombstone of its own, as for a key change.
+    await db.query('CREATE TABLE shop.nokey (a INT, v VARCHAR(20))');
+    await using capture = await startCapture(db, 'shop.nokey');
+    const conn = await db.connect();
+    try {
+      await conn.query("INSERT INTO shop.nokey VALUES (1, 'a'), (1, 'a'), (2, 'b')");
+      await conn.query("UPDATE shop.nokey SET v = 'c' WHERE a = 2");
+      await conn.query("UPDATE shop.nokey SET v = 'z' WHERE a = 1 LIMIT 1");
+      await conn.query("DELETE FROM shop.nokey WHERE v = 'c'");
+    } finally {
+      await conn.end();
+    }
+    await capture.catchUp();
+    const { events, deadLetters } = await bucketEvents(capture.bucketDir);
+    assert.equal(deadLetters, 0);
+    assert.deepEqual(
+      events.map((e) => [e.changeType, e.payload.a, e.payload.v]),
+      [
+        ['INSERT', 1, 'a'],
+        ['INSERT', 1, 'a'],
+        ['INSERT', 2, 'b'],
+        ['UPDATE-DELETE', 2, 'b'],
+        ['UPDATE-INSERT', 2, 'c'],
+        ['UPDATE-DELETE', 1, 'a'],
+        ['UPDATE-INSERT', 1, 'z'],
+        ['DELETE', 2, 'c'],
+      ],
+    );
+    // The two halves of an update share its position and row index, and have ids of their own.
+    const [gone, there] = [events[3]!, events[4]!];
+    assert.deepEqual(
+      [gone.position.logPosition, gone.position.rowIndex],
+      [there.position.logPosition, there.position.rowIndex],
+    );
+    assert.equal(new Set(events.map((e) => versionId(e))).size, events.length);
+  });
+
   it('writes exactly the committed changes, in source order, for every kind of statement', async () => {
     await db.query('CREATE TABLE shop.items (id INT PRIMARY KEY, v VARCHAR(20))');
     await db.query('CREATE TABLE shop.notes (id INT PRIMARY KEY, v VARCHAR(20))');

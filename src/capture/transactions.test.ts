@@ -112,11 +112,14 @@ describe('TransactionAssembler', () => {
       insert!.changes.map((c) => [c.event.changeType, c.event.commitTimestampUs, c.event.position.gtid]),
       [['INSERT', 1637667166684912, '97c7af02-4c50-11ec-acd8-681842034964:3']],
     );
-    // No primary key: an update cannot be a key change.
+    // No primary key: an update is the old row's tombstone, whole, then the new row.
     assert.deepEqual(
       update!.changes.map((c) => c.event.changeType),
-      ['UPDATE-INSERT'],
+      ['UPDATE-DELETE', 'UPDATE-INSERT'],
     );
+    const [gone, there] = update!.changes;
+    assert.deepEqual(Object.keys(gone!.event.payload), Object.keys(there!.event.payload));
+    assert.notDeepEqual(gone!.event.payload, there!.event.payload);
     assert.deepEqual(
       update!.changes[0]!.schema.columns.map((c) => c.sqlType),
       ['int unsigned', 'int unsigned', 'int', 'text', 'blob', 'bigint unsigned'],

@@ -3,7 +3,8 @@
  * 3–5). Rows are held until their transaction commits, so every change carries the transaction's
  * commit time (MySQL 8's µs GTID timestamp, else the XID/COMMIT event's second) and nothing of a
  * transaction is handed on before it is complete. A key change becomes UPDATE-DELETE of the old key
- * then UPDATE-INSERT of the new one, at the same position and row index.
+ * then UPDATE-INSERT of the new one, at the same position and row index; so does every update of a
+ * table without a key (sameKey).
  */
 import {
   type ChangeEvent,
@@ -111,8 +112,14 @@ function keyOf(row: Row, keys: readonly string[]): unknown[] {
   return keys.map((k) => row[k] ?? null);
 }
 
+/**
+ * Whether an update keeps its row's key. A table without a key has no record to follow: its
+ * update is the old row gone (a tombstone with the old image, UPDATE-DELETE) and a new row there,
+ * as for a key change, so that the history keeps what the row held before (it kept only the new
+ * image unless --keep-before-image, and a row's old image was lost for good).
+ */
 function sameKey(a: Row, b: Row, keys: readonly string[]): boolean {
-  if (keys.length === 0) return true; // no key: an update is an update of "the row"
+  if (keys.length === 0) return false;
   const ka = keyOf(a, keys);
   const kb = keyOf(b, keys);
   return ka.every((v, i) => valuesEqual(v as Row[string], kb[i] as Row[string]));
