@@ -15,9 +15,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ColumnSchema, ConfigError } from '../core/index.ts';
+import { type ColumnSchema, ConfigError, type TableSchema } from '../core/index.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
-import { lastVersions, SqlHistoryStore } from './sql-history-store.ts';
+import { rowsPresentIn, SqlHistoryStore } from './sql-history-store.ts';
 
 /** What we use of @google-cloud/bigquery's client (structural, so tests can record requests). */
 export interface BigQueryClient {
@@ -273,10 +273,11 @@ export class BigQueryDialect implements SqlDialect {
       WHEN NOT MATCHED THEN INSERT (${columns.join(', ')}) VALUES (${columns.map((c) => `S.${c}`).join(', ')})`;
   }
 
-  async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
+  async createViews({ database, table, columns, primaryKeys }: TableSchema): Promise<void> {
     const hist = this.tableName(database, `${table}__history`);
     const src = columns.map((c) => bq(c.name)).join(', ');
     const key = 'coalesce(_tt_key, _tt_version_id)';
+    const last = (where: string) => rowsPresentIn(this, hist, where, columns, primaryKeys);
     // A version's end as the other stores give it: the earliest commit time of its key's later
     // versions. BigQuery's frames have no GROUPS, so versions of one position share a rank and the
     // frame starts at the next rank.
@@ -287,10 +288,10 @@ export class BigQueryDialect implements SqlDialect {
                      DENSE_RANK() OVER (PARTITION BY ${key} ORDER BY _tt_position) AS _tt_rank
                 FROM ${hist})`);
     await this.run(`CREATE OR REPLACE VIEW ${bq(`${this.#project}.${this.#dataset}.${database}__${table}`)} AS
-      SELECT ${src} FROM (${lastVersions(hist, '')}) v`);
+      SELECT ${src} FROM (${last('')}) v`);
     await this
       .run(`CREATE OR REPLACE TABLE FUNCTION ${this.tableName(database, `${table}__as_of`)}(_tt_at TIMESTAMP) AS
-      SELECT ${src} FROM (${lastVersions(hist, 'WHERE _tt_commit_ts <= _tt_at')}) v`);
+      SELECT ${src} FROM (${last('WHERE _tt_commit_ts <= _tt_at')}) v`);
   }
 
   close(): Promise<void> {

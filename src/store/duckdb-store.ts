@@ -17,7 +17,7 @@ import {
 import { castIn, castOut, duckdbType, ident } from './duckdb-types.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { LATER, lastVersionsIn, META_TYPES, SqlHistoryStore } from './sql-history-store.ts';
+import { LATER, META_TYPES, rowsPresentIn, SqlHistoryStore } from './sql-history-store.ts';
 import type { ChangeFileRef, NativeApply } from './store.ts';
 
 /** A prepared statement with `$1…` bound: numbers as DOUBLE, the rest as text or NULL. */
@@ -191,7 +191,7 @@ class DuckdbDialect extends StandardSqlDialect {
       SELECT * FROM ${hist} ${and('_tt_key IS NULL AND NOT _tt_deleted')}`;
   }
 
-  async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
+  async createViews({ database, table, columns, primaryKeys }: TableSchema): Promise<void> {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
     const src = columns.map((c) => ident(c.name)).join(', ');
@@ -201,12 +201,13 @@ class DuckdbDialect extends StandardSqlDialect {
       SELECT *, _tt_commit_ts AS _tt_valid_from,
              min(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ${LATER}) AS _tt_valid_to
         FROM ${hist}`);
+    const last = (where: string) => rowsPresentIn(this, hist, where, columns, primaryKeys);
     await this.#conn.run(
-      `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${lastVersionsIn(this, hist, '', columns)}) v`,
+      `CREATE OR REPLACE VIEW ${db}.${ident(table)} AS SELECT ${src} FROM (${last('')}) v`,
     );
     // The parameter is named like our metadata: a source column of the same name would shadow it.
     await this.#conn.run(`CREATE OR REPLACE MACRO ${db}.${ident(`${table}__as_of`)}(_tt_at) AS TABLE
-      SELECT ${src} FROM (${lastVersionsIn(this, hist, 'WHERE _tt_commit_ts <= _tt_at', columns)}) v`);
+      SELECT ${src} FROM (${last('WHERE _tt_commit_ts <= _tt_at')}) v`);
   }
 
   close(): Promise<void> {

@@ -8,10 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { type ColumnSchema, ConfigError, TransientError } from '../core/index.ts';
+import { type ColumnSchema, ConfigError, type TableSchema, TransientError } from '../core/index.ts';
 import type { SqlParam } from './sql-dialect.ts';
 import { StandardSqlDialect } from './standard-sql-dialect.ts';
-import { LATER, SqlHistoryStore } from './sql-history-store.ts';
+import { keylessRows, LATER, SqlHistoryStore } from './sql-history-store.ts';
 
 /** A version's end for comparisons: no end is after every time. */
 const OPEN_END = "coalesce(h._tt_valid_to, 'infinity'::timestamptz)";
@@ -472,7 +472,7 @@ class PostgresDialect extends StandardSqlDialect {
       this.#notice(`upgraded ${database}.${table} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
-  async createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void> {
+  async createViews({ database, table, columns, primaryKeys }: TableSchema): Promise<void> {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
     const src = columns.map((c) => ident(c.name)).join(', ');
@@ -483,12 +483,13 @@ class PostgresDialect extends StandardSqlDialect {
     await this.#ensureEnds(database, table, hist);
     await this.run(`DROP VIEW IF EXISTS ${current}; DROP VIEW IF EXISTS ${versions}`);
     await this.run(`CREATE VIEW ${versions} AS SELECT *, _tt_commit_ts AS _tt_valid_from FROM ${hist}`);
+    const keyless = primaryKeys.length === 0;
     await this.run(`CREATE VIEW ${current} AS
-      SELECT ${src} FROM ${hist} WHERE _tt_valid_to IS NULL AND NOT _tt_deleted`);
+      SELECT ${src} FROM ${keyless ? `(${keylessRows(this, hist, '', columns)}) v` : `${hist} WHERE _tt_valid_to IS NULL AND NOT _tt_deleted`}`);
     // $1, not its name: in a SQL function a column of the same name (a source column `ts`) wins.
     await this
       .run(`CREATE OR REPLACE FUNCTION ${db}.${ident(`${table}__as_of`)}(ts timestamptz) RETURNS SETOF ${hist} LANGUAGE sql STABLE AS $$
-      SELECT * FROM ${hist} WHERE _tt_commit_ts <= $1 AND (_tt_valid_to IS NULL OR _tt_valid_to > $1) AND NOT _tt_deleted $$`);
+      ${keyless ? keylessRows(this, hist, 'WHERE _tt_commit_ts <= $1', columns) : `SELECT * FROM ${hist} WHERE _tt_commit_ts <= $1 AND (_tt_valid_to IS NULL OR _tt_valid_to > $1) AND NOT _tt_deleted`} $$`);
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ColumnSchema } from '../core/index.ts';
+import type { ColumnSchema, TableSchema } from '../core/index.ts';
 
 export type SqlParam = string | number | null;
 
@@ -99,7 +99,10 @@ export interface SqlDialect {
    * themselves. Without it, no such column.
    */
   closeVersions?(hist: string, source: string, params?: readonly SqlParam[]): Promise<void>;
-  /** Views/macros/functions for current state, versions and as-of. */
-  createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
+  /**
+   * Views/macros/functions for current state, versions and as-of of the history of `schema` (its
+   * columns: the history's; no primary key: keylessRows).
+   */
+  createViews(schema: TableSchema): Promise<void>;
   close(): Promise<void>;
 }

@@ -40,9 +40,10 @@ export const META_SCHEMA = '_tabletime';
  * PostgreSQL's histories keep each version's end (`_tt_valid_to`, filled in for older ones). 4:
  * DuckDB's and BigQuery's `t__versions` give a version's end as PostgreSQL stores it (the earliest
  * later commit time), not the next version's. 5: DuckDB's current view and as-of macro group keyed
- * versions by `_tt_key` and take keyless rows apart.
+ * versions by `_tt_key` and take keyless rows apart. 6: a table without a key's current view and
+ * as-of leave out the rows its tombstones removed (keylessRows).
  */
-const VIEWS_VERSION = '5';
+const VIEWS_VERSION = '6';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
@@ -77,6 +78,42 @@ export function lastVersions(hist: string, where: string): string {
 }
 
 /**
+ * The rows of a table without a key present among the versions of `hist` that pass `where`. With no
+ * key there is no record to follow from one version to the next, so the table is a multiset: a row
+ * is written by an INSERT or UPDATE-INSERT and removed by a tombstone (DELETE, UPDATE-DELETE,
+ * TRUNCATE) holding the same values, every column and `_tt_raw` (capture writes an update of such a
+ * table as its old image's tombstone and its new image). A row held twice and deleted once is
+ * there once, and the copy kept is the one written last. A tombstone that holds other values than
+ * the row it removed (a column added with a default after the row was written) removes nothing.
+ * Only versions without a key are read: a table whose key was added later keeps its older rows
+ * out.
+ */
+export function keylessRows(
+  d: SqlDialect,
+  hist: string,
+  where: string,
+  columns: readonly ColumnSchema[],
+): string {
+  const and = (condition: string) => (where ? `${where} AND ${condition}` : `WHERE ${condition}`);
+  // Each value as text, its length first (no value can run into the next), NULL as '~'.
+  const part = (text: string) =>
+    `coalesce(CAST(length(${text}) AS ${d.metaType('VARCHAR')}) || ':' || ${text}, '~')`;
+  const content = [...columns.map((c) => part(d.castOut(c, d.ident(c.name)))), part('_tt_raw')].join(' || ');
+  const rows = (deleted: boolean) =>
+    `SELECT _tt_version_id, _tt_position, ${content} AS _tt_c FROM ${hist} ${and(
+      `_tt_key IS NULL AND ${deleted ? '' : 'NOT '}_tt_deleted`,
+    )}`;
+  return `SELECT * FROM ${hist} WHERE _tt_version_id IN (
+      SELECT w._tt_version_id FROM (
+        SELECT _tt_version_id, _tt_c,
+               row_number() OVER (PARTITION BY _tt_c ORDER BY _tt_position, _tt_version_id) AS _tt_n
+          FROM (${rows(false)}) r) w
+      LEFT JOIN (SELECT _tt_c, count(*) AS _tt_gone FROM (${rows(true)}) t GROUP BY _tt_c) g
+        ON g._tt_c = w._tt_c
+      WHERE w._tt_n > coalesce(g._tt_gone, 0))`;
+}
+
+/**
  * The window, within a key's versions, of those after this one's position (their earliest commit
  * time is this one's end): by descending position, every group of rows before this one's. Not
  * `ORDER BY _tt_position ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING`: PostgreSQL works that
@@ -94,6 +131,22 @@ const EXACT_KEY_KINDS: ReadonlySet<ColumnKind> = new Set([
   'enum',
   'binary',
 ]);
+
+/**
+ * The rows present among the versions of `hist` that pass `where`: each key's last version, or for
+ * a table without a key (`primaryKeys` empty) its multiset of rows (keylessRows).
+ */
+export function rowsPresentIn(
+  d: SqlDialect,
+  hist: string,
+  where: string,
+  columns: readonly ColumnSchema[],
+  primaryKeys: readonly string[],
+): string {
+  return primaryKeys.length === 0
+    ? keylessRows(d, hist, where, columns)
+    : lastVersionsIn(d, hist, where, columns);
+}
 
 /** lastVersions, by the dialect's own plan where it has one. */
 export function lastVersionsIn(
@@ -153,7 +206,7 @@ export class SqlHistoryStore implements HistoryStore {
       const [database, table] = [String(t.database_name), String(t.table_name)];
       const schema = await this.schemaOf(database, table);
       try {
-        if (schema) await d.createViews(database, table, schema.columns);
+        if (schema) await d.createViews(schema);
       } catch (err) {
         throw new ConfigError(
           'STORE',
@@ -175,8 +228,11 @@ export class SqlHistoryStore implements HistoryStore {
    * `where` already keeps only the versions valid at its moment (#momentFilter).
    */
   #last(hist: string, where: string, schema: TableSchema, byEnd = false): string {
-    if (byEnd) return `SELECT * FROM ${hist} ${where ? `${where} AND` : 'WHERE'} NOT _tt_deleted`;
-    return lastVersionsIn(this.dialect, hist, where, schema.columns);
+    // A keyless version is never ended (its end needs a key), so the conditions by end pass every
+    // keyless version up to the moment.
+    if (byEnd && schema.primaryKeys.length > 0)
+      return `SELECT * FROM ${hist} ${where ? `${where} AND` : 'WHERE'} NOT _tt_deleted`;
+    return rowsPresentIn(this.dialect, hist, where, schema.columns, schema.primaryKeys);
   }
 
   /** Whether the versions valid at `at` are found by their stored end (now, or a time). */
@@ -331,7 +387,7 @@ export class SqlHistoryStore implements HistoryStore {
           pk,
         ]);
       }
-      await d.createViews(schema.database, schema.table, known);
+      await d.createViews({ ...schema, columns: known });
       await d.commit();
     } catch (err) {
       await d.rollback().catch(() => undefined);

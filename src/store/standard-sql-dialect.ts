@@ -1,4 +1,4 @@
-import type { ColumnSchema } from '../core/index.ts';
+import type { ColumnSchema, TableSchema } from '../core/index.ts';
 import type { SqlDialect, SqlParam } from './sql-dialect.ts';
 
 export const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -31,7 +31,7 @@ export abstract class StandardSqlDialect implements SqlDialect {
     logPos: { readonly min: number; readonly max: number },
   ): string;
   abstract readonly versionIdKey: boolean;
-  abstract createViews(database: string, table: string, columns: readonly ColumnSchema[]): Promise<void>;
+  abstract createViews(schema: TableSchema): Promise<void>;
   abstract close(): Promise<void>;
 
   readonly now = 'now()';
