@@ -86,6 +86,12 @@ export interface SqlDialect {
    */
   lastVersions?(hist: string, where: string, columns: readonly string[]): string | undefined;
   /**
+   * One text for a row's values (`exprs`, column references), equal exactly when every value is,
+   * NULLs included, and cheaper than each value's text (keylessRows). Without it, each column's
+   * castOut, length-prefixed.
+   */
+  rowText?(exprs: readonly string[]): string;
+  /**
    * Whether one key's history also compares the typed key columns: a column store compares
    * integers many times faster than key texts; a store with an index on `_tt_key` gains nothing.
    */
