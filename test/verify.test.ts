@@ -210,33 +210,28 @@ describe('tabletime verify and as-of a position', () => {
     const conn = await connectSource(db.url);
     const other = await db.connect();
     try {
-      const once = (statement: string) => {
-        let done = false;
-        return async () => {
-          if (done) return;
-          done = true;
-          await other.query(statement);
-        };
+      /** verify of one table, with `statement` run once between the first snapshot and its read. */
+      const verifyOne = async (table: string, statement?: string) => {
+        let done = statement === undefined;
+        const [r] = await verify({
+          conn,
+          history,
+          tables: [{ database: 'shop', table }],
+          afterSnapshot: async () => {
+            if (done) return;
+            done = true;
+            await other.query(statement!);
+          },
+        });
+        return { rows: r!.rows, mismatches: r!.mismatches, cleared: r!.cleared };
       };
-      const [rebuilt] = await verify({
-        conn,
-        history,
-        tables: [{ database: 'shop', table: 'r' }],
-        afterSnapshot: once('ALTER TABLE shop.r FORCE'),
+      assert.deepEqual(await verifyOne('r', 'ALTER TABLE shop.r FORCE'), {
+        rows: 40,
+        mismatches: [],
+        cleared: undefined,
       });
       assert.deepEqual(
-        { rows: rebuilt!.rows, mismatches: rebuilt!.mismatches, cleared: rebuilt!.cleared },
-        { rows: 40, mismatches: [], cleared: undefined },
-      );
-
-      const [aria] = await verify({
-        conn,
-        history,
-        tables: [{ database: 'shop', table: 'm' }],
-        afterSnapshot: once("UPDATE shop.m SET v = 'moved' WHERE id = 7"),
-      });
-      assert.deepEqual(
-        { rows: aria!.rows, mismatches: aria!.mismatches, cleared: aria!.cleared },
+        await verifyOne('m', "UPDATE shop.m SET v = 'moved' WHERE id = 7"),
         { rows: 40, mismatches: [], cleared: 1 },
         'the record read ahead of its snapshot matched when read again',
       );
@@ -244,9 +239,9 @@ describe('tabletime verify and as-of a position', () => {
       // A real difference is still there when read again: reported, as the later read saw it.
       await other.query('SET sql_log_bin = 0');
       await other.query("UPDATE shop.m SET v = 'planted' WHERE id = 9");
-      const [planted] = await verify({ conn, history, tables: [{ database: 'shop', table: 'm' }] });
+      const planted = await verifyOne('m');
       assert.deepEqual(
-        planted!.mismatches.map((m) => [m.key, m.source, m.history]),
+        planted.mismatches.map((m) => [m.key, m.source, m.history]),
         [['[9]', '{"id":"9","v":"planted"}', '{"id":"9","v":"v8"}']],
       );
     } finally {

@@ -157,7 +157,6 @@ export class ChangeFileWriter implements AsyncDisposable {
     return completed;
   }
 
-  /** Completes every file older than the age limit. */
   /**
    * Completes every file older than the age limit. When it returns, every file completed so far
    * (these and those `write()` returned) is durable and in its place.

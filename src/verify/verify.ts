@@ -173,11 +173,11 @@ const SNAPSHOT_ATTEMPTS = 5;
  * MyISAM) is read as it is now. verify reads the records that differ again (recheck, below).
  */
 async function readInSnapshot<T>(
-  conn: Connection,
   options: VerifyOptions,
   table: string,
   read: () => Promise<T>,
 ): Promise<{ pos: SnapshotPosition; result: T }> {
+  const { conn } = options;
   for (let attempt = 1; ; attempt++) {
     const pos = await openSnapshot(conn);
     try {
@@ -209,7 +209,7 @@ async function readSourceChunk(
   after: unknown[] | null,
   limit: number,
 ): Promise<{ chunk: SourceChunk; last: unknown[] | null }> {
-  const { pos, result } = await readInSnapshot(options.conn, options, nameOf(schema), () =>
+  const { pos, result } = await readInSnapshot(options, nameOf(schema), () =>
     readChunk(options.conn, schema, after, limit),
   );
   return { chunk: { pos, lines: linesOfRows(result.rows, schema, columns) }, last: result.last };
@@ -233,7 +233,7 @@ async function readSourceKeys(
       sourceParam(decodeValue(text, pkCols[i]!), pkCols[i]!),
     ),
   );
-  const { pos, result: rows } = await readInSnapshot(conn, options, nameOf(schema), async () => {
+  const { pos, result: rows } = await readInSnapshot(options, nameOf(schema), async () => {
     const [rows] = (await conn.query(
       `SELECT ${selectList(schema)} FROM ${ident(schema.database)}.${ident(schema.table)}
         WHERE (${pkCols.map((c) => ident(c.name)).join(', ')}) IN (${keys.map(() => tuple).join(', ')})`,
@@ -253,10 +253,10 @@ async function compareKeys(
   schema: TableSchema,
   columns: readonly ColumnSchema[],
   keys: readonly string[],
+  chunkRows: number,
   timeoutMs: number,
 ): Promise<Mismatch[]> {
   const out: Mismatch[] = [];
-  const chunkRows = options.chunkRows ?? 2_000;
   for (let i = 0; i < keys.length; i += chunkRows) {
     const some = keys.slice(i, i + chunkRows);
     const chunk = await readSourceKeys(options, schema, columns, some);
@@ -391,19 +391,15 @@ export async function verifyTable(
   const unseen = (
     await history.keysAt(database, table, boundAtBinlogPosition(lastPos.logFile, lastPos.logPosition))
   ).filter((k) => !seen.has(k));
-  mismatches.push(...(await compareKeys(options, schema, columns, unseen, timeoutMs)));
+  mismatches.push(...(await compareKeys(options, schema, columns, unseen, chunkRows, timeoutMs)));
   if (mismatches.length === 0) return { table: name, rows, chunks, mismatches };
 
   // A record that differs is read again at a later position: a real difference is still there, one
-  // a read saw out of its snapshot's order (readInSnapshot) is gone. Both reads are reported.
-  const again = new Map(
-    (await compareKeys(options, schema, columns, [...new Set(mismatches.map((m) => m.key))], timeoutMs)).map(
-      (m) => [m.key, m],
-    ),
-  );
-  // Each record once, as the later read found it.
-  const confirmed = [...again.values()];
-  const cleared = new Set(mismatches.map((m) => m.key)).size - confirmed.length;
+  // a read saw out of its snapshot's order (readInSnapshot) is gone. Each record still differing is
+  // reported once, as the later read found it.
+  const differing = [...new Set(mismatches.map((m) => m.key))];
+  const confirmed = await compareKeys(options, schema, columns, differing, chunkRows, timeoutMs);
+  const cleared = differing.length - confirmed.length;
   if (cleared > 0)
     options.logger?.warn(
       { table: name, cleared },
