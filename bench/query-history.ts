@@ -3,13 +3,15 @@
  * `bench.q (id BIGINT PRIMARY KEY, v INT, s VARCHAR(40), amount DECIMAL(12,2))`, one version a
  * millisecond, 5 % of the records deleted in the last round. The store creates the table and its
  * catalog from one real change (so the layout is the product's), then the rows are generated
- * inside the database, which is much faster than applying that many change files.
+ * inside the database, which is much faster than applying that many change files (with what the
+ * store derives as it inserts: DuckDB's `_tt_order`, PostgreSQL's `_tt_valid_to`).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import type { ChangeEvent, TableSchema } from '../src/core/index.ts';
 import { columnFromSqlType } from '../src/core/index.ts';
 import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
+import { positionOrder } from '../src/store/duckdb-store.ts';
 
 const SCHEMA: TableSchema = {
   database: 'bench',
@@ -56,7 +58,9 @@ function generator(
   end?: (j: string) => string,
 ): string {
   const key = `(i % ${keys})`;
-  const round = `(i / ${keys})`;
+  // floor: DuckDB's `/` divides as a fraction (PostgreSQL's, of two integers, does not), and the
+  // last round's deletes and the INSERT of round 0 were one row each in DuckDB's history.
+  const round = `floor(i / ${keys})`;
   const lastRound = Math.floor((versions - 1) / keys);
   const deleted = `(${round} = ${lastRound} AND ${key} % 20 = 0)`;
   return `SELECT ${key} AS id, CAST(i % 1000000 AS INTEGER) AS v, 'value ' || CAST(i AS VARCHAR) AS s,
@@ -94,7 +98,8 @@ export async function buildQueryHistory(
     const conn = await instance.connect();
     const ts = `make_timestamptz(${BASE_US} + i * 1000)`;
     await conn.run(
-      `INSERT INTO bench.q__history (${cols}) ${generator(versions, keys, `range(${versions}) t(i)`, ts)}`,
+      `INSERT INTO bench.q__history (${cols}, _tt_order)
+        SELECT *, ${positionOrder('_tt_position')} FROM (${generator(versions, keys, `range(${versions}) t(i)`, ts)})`,
     );
     await conn.run('CHECKPOINT');
     conn.closeSync();

@@ -31,19 +31,50 @@ async function bound(conn: DuckDBConnection, sql: string, params: readonly SqlPa
   return stmt;
 }
 
+/**
+ * `_tt_position` (position.ts's positionKey: `0:<row index, 12 digits>` for a snapshot row,
+ * `1:<file sequence, 10>:<position, 15>:<row index, 9>:<0|1>` for the binlog) as a HUGEINT in the
+ * same order: a snapshot row's index above bit 64 (the low 64 bits are left for its rowid, the
+ * tie-break, added at query time), a binlog row's four numbers in bits 81–114, 31–80, 1–30 and 0
+ * under bit 115. Each field's widest value fits its bits (10^10 < 2^34, 10^15 < 2^50, 10^9 < 2^30).
+ * Stored as `_tt_order` when a version is inserted, so that the last version of each key is an
+ * aggregate over a fixed-size number instead of a struct holding text (lastVersions).
+ */
+export function positionOrder(p: string): string {
+  return `CASE WHEN ${p}[1:2] = '0:' THEN CAST(${p}[3:] AS HUGEINT) << 64
+    ELSE (CAST(1 AS HUGEINT) << 115) + (CAST(${p}[3:12] AS HUGEINT) << 81) + (CAST(${p}[14:28] AS HUGEINT) << 31)
+       + (CAST(${p}[30:38] AS HUGEINT) << 1) + CAST(${p}[40:40] AS HUGEINT) END`;
+}
+
+/** The column that holds positionOrder(_tt_position) in DuckDB's history tables. */
+const ORDER_COLUMN = '_tt_order';
+
+/** A snapshot row's order with its rowid added: two snapshots of one key go to the later row. */
+const ORDER_WITH_ROWID = `${ORDER_COLUMN} + CASE WHEN ${ORDER_COLUMN} < (CAST(1 AS HUGEINT) << 115) THEN rowid ELSE 0 END`;
+
 class DuckdbDialect extends StandardSqlDialect {
   readonly name = 'duckdb';
   readonly textType = 'VARCHAR';
   readonly #instance: DuckDBInstance;
   readonly #conn: DuckDBConnection;
   readonly #ownsInstance: boolean;
+  readonly #notice: (message: string) => void;
 
-  constructor(instance: DuckDBInstance, conn: DuckDBConnection, ownsInstance: boolean) {
+  constructor(
+    instance: DuckDBInstance,
+    conn: DuckDBConnection,
+    ownsInstance: boolean,
+    notice: (message: string) => void = () => undefined,
+  ) {
     super();
     this.#instance = instance;
     this.#conn = conn;
     this.#ownsInstance = ownsInstance;
+    this.#notice = notice;
   }
+
+  /** Every history table has `_tt_order` (positionOrder), filled in as versions are inserted. */
+  readonly historyExtras = [`${ORDER_COLUMN} HUGEINT`];
 
   get instance(): DuckDBInstance {
     return this.#instance;
@@ -152,29 +183,29 @@ class DuckdbDialect extends StandardSqlDialect {
     const cols = columns.join(', ');
     const lo = Math.floor(logPos.min);
     const hi = Math.floor(logPos.max);
-    return `INSERT INTO ${target} (${cols})
+    return `INSERT INTO ${target} (${cols}, ${ORDER_COLUMN})
       WITH incoming AS (${select}),
            fresh AS (SELECT DISTINCT ON (_tt_version_id) * FROM incoming)
-      SELECT ${cols} FROM fresh
+      SELECT ${cols}, ${positionOrder('_tt_position')} FROM fresh
        WHERE _tt_version_id NOT IN (
          SELECT _tt_version_id FROM ${target}
           WHERE _tt_log_pos BETWEEN ${lo} AND ${hi} AND _tt_version_id IS NOT NULL)`;
   }
 
   /**
-   * One aggregate and a lookup by row id instead of a window over every version: the largest
-   * (position, rowid, deleted) of each key names its last version, which is fetched by rowid. The
-   * window sorts every key's versions; the aggregate keeps one per key. Over 10M versions of 1M
-   * keys: the state half-way in 0.7–0.9 s against 1.4–2.1 s, its first 1,000 records in 0.85 s
-   * against 5.5 s, the current state in 1.3 s against 4–5 s (docs/performance.md). Ties in
-   * position (two snapshots of a key) go to the later row. A source column named rowid hides
-   * DuckDB's; such a table keeps the window.
+   * One aggregate and a lookup by row id instead of a window over every version: the version with
+   * the largest order (`_tt_order`, _tt_position as a number; a snapshot row's rowid breaks a tie)
+   * names each key's last version, and its rowid and whether it is a tombstone travel in one
+   * BIGINT (rowid * 2 + deleted), fetched by rowid. The window sorts every key's versions; the
+   * aggregate keeps one per key. A fixed-size number instead of the struct
+   * `{_tt_position, rowid, _tt_deleted}` the aggregate took until session 17 (DuckDB builds a
+   * sort key of text for each row to compare structs): over 10M versions of 1M keys, the state
+   * half-way in 0.47–0.60 s against 1.04–1.13 s (docs/performance.md, "Session 17"). A source
+   * column named rowid hides DuckDB's; such a table keeps the window.
    *
-   * Keyed versions are grouped by `_tt_key` alone and a keyless row (its own record) is taken as it
-   * is, instead of one group by `coalesce(_tt_key, _tt_version_id)`: one column to group, not an
-   * expression over two. The state half-way through 10M versions in 0.82–0.87 s against 0.90–1.04 s,
-   * the current state 1.32–1.33 s against 1.50–1.64 s (docs/performance.md, "Session 14"), the
-   * second part's scan for keyless rows included.
+   * Keyed versions are grouped by `_tt_key` alone and a keyless row is taken apart (rowsPresentIn
+   * sends keyless tables to keylessRows; a keyed table's older keyless rows, from before its key,
+   * come back as they are): one column to group, not an expression over two.
    */
   lastVersions(hist: string, where: string, columns: readonly string[]): string | undefined {
     if (columns.some((c) => c.toLowerCase() === 'rowid')) return undefined;
@@ -183,22 +214,48 @@ class DuckdbDialect extends StandardSqlDialect {
     // The tombstone test stays inside: as a filter on the fetch, DuckDB plans the current state
     // (no WHERE) four times slower.
     return `SELECT * FROM ${hist} WHERE rowid IN (
-        SELECT last.m.r FROM (
-          SELECT max({p: _tt_position, r: rowid, d: _tt_deleted}) AS m FROM ${hist} ${and('_tt_key IS NOT NULL')}
+        SELECT last.m // 2 FROM (
+          SELECT arg_max(rowid * 2 + CAST(_tt_deleted AS INTEGER), ${ORDER_WITH_ROWID}) AS m
+            FROM ${hist} ${and('_tt_key IS NOT NULL')}
            GROUP BY _tt_key) last
-         WHERE NOT last.m.d)
+         WHERE last.m % 2 = 0)
       UNION ALL
       SELECT * FROM ${hist} ${and('_tt_key IS NULL AND NOT _tt_deleted')}`;
+  }
+
+  /**
+   * Adds `_tt_order` to a history an older tabletime made, and fills it in, in the caller's
+   * transaction (the views are made again when a store opens with a newer VIEWS_VERSION).
+   */
+  async #ensureOrder(database: string, table: string, hist: string): Promise<void> {
+    const [has] = await this.rows(
+      `SELECT 1 FROM duckdb_columns() WHERE schema_name = $1 AND table_name = $2 AND column_name = '${ORDER_COLUMN}'`,
+      [database, `${table}__history`],
+    );
+    if (has) return;
+    const [size] = await this.rows(`SELECT count(*) AS n FROM ${hist}`);
+    const versions = Number(size?.n ?? 0);
+    const started = Date.now();
+    if (versions > 0)
+      this.#notice(
+        `upgrading ${database}.${table}: filling in each version's order (${ORDER_COLUMN}) for ${versions} versions, once; apply and queries of this store wait for it`,
+      );
+    await this.run(`ALTER TABLE ${hist} ADD COLUMN ${ORDER_COLUMN} HUGEINT`);
+    await this.run(`UPDATE ${hist} SET ${ORDER_COLUMN} = ${positionOrder('_tt_position')}`);
+    if (versions > 0)
+      this.#notice(`upgraded ${database}.${table} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
   async createViews({ database, table, columns, primaryKeys }: TableSchema): Promise<void> {
     const db = ident(database);
     const hist = `${db}.${ident(`${table}__history`)}`;
     const src = columns.map((c) => ident(c.name)).join(', ');
+    await this.#ensureOrder(database, table, hist);
     // Every version with its end, as PostgreSQL stores it: the earliest commit time of its key's
     // later versions (by position; the next version's time when commit times follow positions).
+    // `_tt_order` is ours: _tt_position says the same.
     await this.#conn.run(`CREATE OR REPLACE VIEW ${db}.${ident(`${table}__versions`)} AS
-      SELECT *, _tt_commit_ts AS _tt_valid_from,
+      SELECT * EXCLUDE (${ORDER_COLUMN}), _tt_commit_ts AS _tt_valid_from,
              min(_tt_commit_ts) OVER (PARTITION BY coalesce(_tt_key, _tt_version_id) ${LATER}) AS _tt_valid_to
         FROM ${hist}`);
     const last = (where: string) => rowsPresentIn(this, hist, where, columns, primaryKeys);
@@ -218,7 +275,10 @@ class DuckdbDialect extends StandardSqlDialect {
 }
 
 export class DuckdbStore extends SqlHistoryStore {
-  static async open(path: string): Promise<DuckdbStore> {
+  static async open(
+    path: string,
+    options: { readonly notice?: (message: string) => void } = {},
+  ): Promise<DuckdbStore> {
     let instance: DuckDBInstance;
     try {
       instance = await DuckDBInstance.create(path);
@@ -242,7 +302,7 @@ export class DuckdbStore extends SqlHistoryStore {
     // table's last, partly filled row group, and at 16 MB a backlog paid that every other batch
     // (a million changes applied in 23 s instead of 15 s; docs/performance.md).
     await conn.run("SET checkpoint_threshold = '64MB'");
-    const store = new DuckdbStore(new DuckdbDialect(instance, conn, true));
+    const store = new DuckdbStore(new DuckdbDialect(instance, conn, true, options.notice));
     await store.init();
     return store;
   }

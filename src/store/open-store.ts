@@ -37,7 +37,7 @@ export async function openStore(
         'NO_HISTORY',
         `there is no history at ${path}: give the --data-dir that \`tabletime run\` or \`apply\` writes to (or --store)`,
       );
-    return DuckdbStore.open(path);
+    return DuckdbStore.open(path, { notice: options.notice });
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://'))
     return PostgresStore.open(spec, { notice: options.notice });

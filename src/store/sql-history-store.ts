@@ -41,9 +41,10 @@ export const META_SCHEMA = '_tabletime';
  * DuckDB's and BigQuery's `t__versions` give a version's end as PostgreSQL stores it (the earliest
  * later commit time), not the next version's. 5: DuckDB's current view and as-of macro group keyed
  * versions by `_tt_key` and take keyless rows apart. 6: a table without a key's current view and
- * as-of leave out the rows its tombstones removed (keylessRows).
+ * as-of leave out the rows its tombstones removed (keylessRows). 7: DuckDB's histories keep each
+ * version's order as a number (`_tt_order`, filled in for older ones) and its plans use it.
  */
-const VIEWS_VERSION = '6';
+const VIEWS_VERSION = '7';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
@@ -333,6 +334,7 @@ export class SqlHistoryStore implements HistoryStore {
       const cols = [
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
         ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
+        ...(d.historyExtras ?? []),
         ...(d.versionIdKey ? [d.primaryKey(['_tt_version_id'])] : []),
       ];
       statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
