@@ -150,6 +150,19 @@ export interface VerifyOptions {
 interface SourceChunk {
   readonly pos: SnapshotPosition;
   readonly lines: Map<string, string>;
+  /** The columns its lines hold (the table's as the read found them, that the history has). */
+  readonly columns: readonly string[];
+}
+
+/**
+ * The table as verify reads it: its schema and the columns compared (those the history has). Both
+ * change when a column verify reads is dropped or renamed meanwhile (withColumnsNow).
+ */
+interface SourceTable {
+  schema: TableSchema;
+  columns: readonly ColumnSchema[];
+  /** The history's columns when verify began: a column added later is read but not compared. */
+  readonly inHistory: ReadonlySet<string>;
 }
 
 /** A key value as a query parameter for the source (the inverse of the change-file encoding). */
@@ -202,23 +215,72 @@ async function readInSnapshot<T>(
   }
 }
 
+/** ER_BAD_FIELD_ERROR: a column the SELECT names is not in the table (dropped or renamed). */
+const BAD_FIELD = 1054;
+
+/**
+ * Runs a read of the source table as verify knows it. When a column it names was dropped or
+ * renamed since verify read the table's schema (ER_BAD_FIELD_ERROR), the schema is read again and
+ * so is the table: the chunks read before compared the columns they had, later ones compare the
+ * columns there are now. A changed primary key, or the table gone, ends the table's verify.
+ */
+async function withColumnsNow<T>(
+  options: VerifyOptions,
+  table: SourceTable,
+  read: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== BAD_FIELD || attempt >= SNAPSHOT_ATTEMPTS) throw err;
+      const name = nameOf(table.schema);
+      const now = await readTableSchema(options.conn, table.schema.database, table.schema.table);
+      if (!now || now.primaryKeys.join('\u0000') !== table.schema.primaryKeys.join('\u0000'))
+        throw new TransientError(
+          'VERIFY_TABLE_CHANGING',
+          `${name} ${now ? 'changed its primary key' : 'was dropped'} while verify read it: run verify again once the DDL on it is done`,
+        );
+      options.logger?.info(
+        { table: name, columns: now.columns.map((c) => c.name) },
+        "verify: the table's columns changed meanwhile; reading it with the columns it has now",
+      );
+      table.schema = now;
+      table.columns = now.columns.filter((c) => table.inHistory.has(c.name));
+    }
+  }
+}
+
 async function readSourceChunk(
   options: VerifyOptions,
-  schema: TableSchema,
-  columns: readonly ColumnSchema[],
+  table: SourceTable,
   after: unknown[] | null,
   limit: number,
 ): Promise<{ chunk: SourceChunk; last: unknown[] | null }> {
-  const { pos, result } = await readInSnapshot(options, nameOf(schema), () =>
-    readChunk(options.conn, schema, after, limit),
-  );
-  return { chunk: { pos, lines: linesOfRows(result.rows, schema, columns) }, last: result.last };
+  return withColumnsNow(options, table, async () => {
+    const { schema, columns } = table;
+    const { pos, result } = await readInSnapshot(options, nameOf(schema), () =>
+      readChunk(options.conn, schema, after, limit),
+    );
+    return {
+      chunk: { pos, lines: linesOfRows(result.rows, schema, columns), columns: columns.map((c) => c.name) },
+      last: result.last,
+    };
+  });
 }
 
 const nameOf = (schema: TableSchema) => `${schema.database}.${schema.table}`;
 
 /** The source's records for `keys` (history keys no chunk saw), at a fresh consistent position. */
 async function readSourceKeys(
+  options: VerifyOptions,
+  table: SourceTable,
+  keys: readonly string[],
+): Promise<SourceChunk> {
+  return withColumnsNow(options, table, () => readKeys(options, table.schema, table.columns, keys));
+}
+
+async function readKeys(
   options: VerifyOptions,
   schema: TableSchema,
   columns: readonly ColumnSchema[],
@@ -241,7 +303,7 @@ async function readSourceKeys(
     )) as unknown as [Record<string, unknown>[]];
     return rows;
   });
-  return { pos, lines: linesOfRows(rows, schema, columns) };
+  return { pos, lines: linesOfRows(rows, schema, columns), columns: columns.map((c) => c.name) };
 }
 
 /**
@@ -250,8 +312,7 @@ async function readSourceKeys(
  */
 async function compareKeys(
   options: VerifyOptions,
-  schema: TableSchema,
-  columns: readonly ColumnSchema[],
+  table: SourceTable,
   keys: readonly string[],
   chunkRows: number,
   timeoutMs: number,
@@ -259,15 +320,14 @@ async function compareKeys(
   const out: Mismatch[] = [];
   for (let i = 0; i < keys.length; i += chunkRows) {
     const some = keys.slice(i, i + chunkRows);
-    const chunk = await readSourceKeys(options, schema, columns, some);
+    const chunk = await readSourceKeys(options, table, some);
     await waitFor(options.history, chunk.pos, timeoutMs);
     out.push(
       ...(await compareChunk(
-        nameOf(schema),
+        nameOf(table.schema),
         options.history,
-        schema.database,
-        schema.table,
-        columns.map((c) => c.name),
+        table.schema.database,
+        table.schema.table,
         chunk,
         some,
       )),
@@ -281,12 +341,11 @@ async function compareChunk(
   history: HistorySide,
   database: string,
   table: string,
-  columns: readonly string[],
   chunk: SourceChunk,
   keys: readonly string[],
 ): Promise<Mismatch[]> {
   const bound = boundAtBinlogPosition(chunk.pos.logFile, chunk.pos.logPosition);
-  const request = { database, table, bound, keys, columns, withRows: false };
+  const request = { database, table, bound, keys, columns: chunk.columns, withRows: false };
   const { digest } = await history.chunk(request);
   // Source lines only for the asked keys (a record absent at the source is absent from `lines`).
   if (digest === digestOf(chunk.lines)) return [];
@@ -352,8 +411,7 @@ export async function verifyTable(
       ],
       skipped: `the history lacks the source's columns ${missing.join(', ')}`,
     };
-  const columns = schema.columns;
-  const columnNames = columns.map((c) => c.name);
+  const source: SourceTable = { schema, columns: schema.columns, inHistory };
 
   const seen = new Set<string>();
   const mismatches: Mismatch[] = [];
@@ -367,7 +425,7 @@ export async function verifyTable(
     const group: SourceChunk[] = [];
     const started = Date.now();
     do {
-      const read = await readSourceChunk(options, schema, columns, after, chunkRows);
+      const read = await readSourceChunk(options, source, after, chunkRows);
       group.push(read.chunk);
       after = read.last;
     } while (after && group.length < 16 && Date.now() - started < 1_000);
@@ -376,7 +434,7 @@ export async function verifyTable(
     for (const chunk of group) {
       for (const k of chunk.lines.keys()) seen.add(k);
       mismatches.push(
-        ...(await compareChunk(name, history, database, table, columnNames, chunk, [...chunk.lines.keys()])),
+        ...(await compareChunk(name, history, database, table, chunk, [...chunk.lines.keys()])),
       );
       rows += chunk.lines.size;
       chunks++;
@@ -391,14 +449,14 @@ export async function verifyTable(
   const unseen = (
     await history.keysAt(database, table, boundAtBinlogPosition(lastPos.logFile, lastPos.logPosition))
   ).filter((k) => !seen.has(k));
-  mismatches.push(...(await compareKeys(options, schema, columns, unseen, chunkRows, timeoutMs)));
+  mismatches.push(...(await compareKeys(options, source, unseen, chunkRows, timeoutMs)));
   if (mismatches.length === 0) return { table: name, rows, chunks, mismatches };
 
   // A record that differs is read again at a later position: a real difference is still there, one
   // a read saw out of its snapshot's order (readInSnapshot) is gone. Each record still differing is
   // reported once, as the later read found it.
   const differing = [...new Set(mismatches.map((m) => m.key))];
-  const confirmed = await compareKeys(options, schema, columns, differing, chunkRows, timeoutMs);
+  const confirmed = await compareKeys(options, source, differing, chunkRows, timeoutMs);
   const cleared = differing.length - confirmed.length;
   if (cleared > 0)
     options.logger?.warn(
