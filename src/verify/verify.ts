@@ -155,15 +155,18 @@ interface SourceChunk {
 }
 
 /**
- * The table as verify reads it: its schema and the columns compared (those the history has). Both
- * change when a column verify reads is dropped or renamed meanwhile (withColumnsNow).
+ * The table as verify reads it: its schema, which changes when a column verify reads is dropped or
+ * renamed meanwhile (withColumnsNow).
  */
 interface SourceTable {
   schema: TableSchema;
-  columns: readonly ColumnSchema[];
   /** The history's columns when verify began: a column added later is read but not compared. */
   readonly inHistory: ReadonlySet<string>;
 }
+
+/** The columns compared: the table's, those the history has. */
+const comparedColumns = (table: SourceTable): ColumnSchema[] =>
+  table.schema.columns.filter((c) => table.inHistory.has(c.name));
 
 /** A key value as a query parameter for the source (the inverse of the change-file encoding). */
 function sourceParam(value: Value, column: ColumnSchema): unknown {
@@ -246,7 +249,6 @@ async function withColumnsNow<T>(
         "verify: the table's columns changed meanwhile; reading it with the columns it has now",
       );
       table.schema = now;
-      table.columns = now.columns.filter((c) => table.inHistory.has(c.name));
     }
   }
 }
@@ -258,7 +260,8 @@ async function readSourceChunk(
   limit: number,
 ): Promise<{ chunk: SourceChunk; last: unknown[] | null }> {
   return withColumnsNow(options, table, async () => {
-    const { schema, columns } = table;
+    const { schema } = table;
+    const columns = comparedColumns(table);
     const { pos, result } = await readInSnapshot(options, nameOf(schema), () =>
       readChunk(options.conn, schema, after, limit),
     );
@@ -277,7 +280,7 @@ async function readSourceKeys(
   table: SourceTable,
   keys: readonly string[],
 ): Promise<SourceChunk> {
-  return withColumnsNow(options, table, () => readKeys(options, table.schema, table.columns, keys));
+  return withColumnsNow(options, table, () => readKeys(options, table.schema, comparedColumns(table), keys));
 }
 
 async function readKeys(
@@ -411,7 +414,7 @@ export async function verifyTable(
       ],
       skipped: `the history lacks the source's columns ${missing.join(', ')}`,
     };
-  const source: SourceTable = { schema, columns: schema.columns, inHistory };
+  const source: SourceTable = { schema, inHistory };
 
   const seen = new Set<string>();
   const mismatches: Mismatch[] = [];
