@@ -73,9 +73,6 @@ class DuckdbDialect extends StandardSqlDialect {
     this.#notice = notice;
   }
 
-  /** Every history table has `_tt_order` (positionOrder), filled in as versions are inserted. */
-  readonly historyExtras = [`${ORDER_COLUMN} HUGEINT`];
-
   get instance(): DuckDBInstance {
     return this.#instance;
   }
@@ -224,8 +221,9 @@ class DuckdbDialect extends StandardSqlDialect {
   }
 
   /**
-   * Adds `_tt_order` to a history an older tabletime made, and fills it in, in the caller's
-   * transaction (the views are made again when a store opens with a newer VIEWS_VERSION).
+   * Adds `_tt_order` to a history that has none (a new one, or one an older tabletime made) and
+   * fills it in, in the caller's transaction (the views are made when a table is created, and again
+   * when a store opens with a newer VIEWS_VERSION). insertIgnore fills it in from then on.
    */
   async #ensureOrder(database: string, table: string, hist: string): Promise<void> {
     const [has] = await this.rows(

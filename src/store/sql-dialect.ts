@@ -75,11 +75,6 @@ export interface SqlDialect {
     logPos: { readonly min: number; readonly max: number },
   ): string;
   /**
-   * Column definitions of this dialect's own that every history table gets after the metadata
-   * columns (DuckDB: `_tt_order`, filled in by its insertIgnore); not part of the layout's contract.
-   */
-  readonly historyExtras?: readonly string[];
-  /**
    * Whether a history table gets a primary key on `_tt_version_id` (insertIgnore relies on it),
    * or insertIgnore finds existing versions itself.
    */

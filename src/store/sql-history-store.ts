@@ -334,7 +334,6 @@ export class SqlHistoryStore implements HistoryStore {
       const cols = [
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
         ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
-        ...(d.historyExtras ?? []),
         ...(d.versionIdKey ? [d.primaryKey(['_tt_version_id'])] : []),
       ];
       statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
