@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import {
   type ChangeEvent,
@@ -130,74 +130,65 @@ describe("DuckDB: each version's order as a number (_tt_order)", () => {
     }
   });
 
-  describe('a history an older tabletime made, without the column', () => {
-    let root: string;
-    before(async () => {
-      root = await mkdtemp(join(tmpdir(), 'tabletime-order-old-'));
-    });
-    after(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
+  it('a history an older tabletime made, without the column, gets it filled in when the store opens, announced, and answers as before', async () => {
+    await using s = await scratch();
+    const path = join(s.dir, 'h.duckdb');
+    let store = await DuckdbStore.open(path);
+    // Versions over two binlog files, the later file at smaller positions; and a delete.
+    const events = [
+      snapshotRow(1, 'snap', 0, 's1'),
+      snapshotRow(2, 'snap', 1, 's1'),
+      binlogEvent(
+        T,
+        { id: 1, v: 'a' },
+        { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000009', logPosition: 4_000_000_000 },
+      ),
+      binlogEvent(
+        T,
+        { id: 1, v: 'b' },
+        { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000010', logPosition: 4 },
+      ),
+      binlogEvent(
+        T,
+        { id: 2, v: 'gone' },
+        { changeType: 'DELETE', logFile: 'mariadb-bin.000010', logPosition: 400 },
+      ),
+      binlogEvent(T, { id: 3, v: 'c' }, { logFile: 'mariadb-bin.000010', logPosition: 500, rowIndex: 12 }),
+      binlogEvent(
+        T,
+        { id: 3, v: 'd' },
+        { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000010', logPosition: 500, rowIndex: 13 },
+      ),
+    ];
+    for (const [i, event] of events.entries()) await store.applyFile(`f${i}`, [{ event, schema: T }]);
+    const state = async () =>
+      (await store.asOf('o', 't', null)).map((r) => `${String(r.id)}:${String(r.v)}`).sort();
+    const expected = ['1:b', '3:d'];
+    assert.deepEqual(await state(), expected);
+    await store.close();
 
-    it('gets it filled in when the store opens, announced, and answers as before', async () => {
-      const path = join(root, 'h.duckdb');
-      let store = await DuckdbStore.open(path);
-      // Versions over two binlog files, the later file at smaller positions; and a delete.
-      const events = [
-        snapshotRow(1, 'snap', 0, 's1'),
-        snapshotRow(2, 'snap', 1, 's1'),
-        binlogEvent(
-          T,
-          { id: 1, v: 'a' },
-          { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000009', logPosition: 4_000_000_000 },
-        ),
-        binlogEvent(
-          T,
-          { id: 1, v: 'b' },
-          { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000010', logPosition: 4 },
-        ),
-        binlogEvent(
-          T,
-          { id: 2, v: 'gone' },
-          { changeType: 'DELETE', logFile: 'mariadb-bin.000010', logPosition: 400 },
-        ),
-        binlogEvent(T, { id: 3, v: 'c' }, { logFile: 'mariadb-bin.000010', logPosition: 500, rowIndex: 12 }),
-        binlogEvent(
-          T,
-          { id: 3, v: 'd' },
-          { changeType: 'UPDATE-INSERT', logFile: 'mariadb-bin.000010', logPosition: 500, rowIndex: 13 },
-        ),
-      ];
-      for (const [i, event] of events.entries()) await store.applyFile(`f${i}`, [{ event, schema: T }]);
-      const state = async () =>
-        (await store.asOf('o', 't', null)).map((r) => `${String(r.id)}:${String(r.v)}`).sort();
-      const expected = ['1:b', '3:d'];
+    // As an older tabletime left it: no _tt_order, its views made by views version 6.
+    await rawRows(path, 'ALTER TABLE o.t__history DROP COLUMN _tt_order');
+    await rawRows(path, `UPDATE _tabletime.store SET value = '6' WHERE name = 'views'`);
+    const notices: string[] = [];
+    store = await DuckdbStore.open(path, { notice: (m) => notices.push(m) });
+    try {
+      assert.equal(notices.length, 2, notices.join('\n'));
+      assert.match(
+        notices[0]!,
+        /^upgrading o\.t: filling in each version's order \(_tt_order\) for 7 versions, once/,
+      );
+      assert.match(notices[1]!, /^upgraded o\.t in \d+\.\d s$/);
       assert.deepEqual(await state(), expected);
+    } finally {
       await store.close();
-
-      // As an older tabletime left it: no _tt_order, its views made by views version 6.
-      await rawRows(path, 'ALTER TABLE o.t__history DROP COLUMN _tt_order');
-      await rawRows(path, `UPDATE _tabletime.store SET value = '6' WHERE name = 'views'`);
-      const notices: string[] = [];
-      store = await DuckdbStore.open(path, { notice: (m) => notices.push(m) });
-      try {
-        assert.equal(notices.length, 2, notices.join('\n'));
-        assert.match(
-          notices[0]!,
-          /^upgrading o\.t: filling in each version's order \(_tt_order\) for 7 versions, once/,
-        );
-        assert.match(notices[1]!, /^upgraded o\.t in \d+\.\d s$/);
-        assert.deepEqual(await state(), expected);
-      } finally {
-        await store.close();
-      }
-      assert.deepEqual(await rawRows(path, 'SELECT count(*) FROM o.t__history WHERE _tt_order IS NULL'), [
-        [0n],
-      ]);
-      // Opened again, nothing is left to do.
-      const again: string[] = [];
-      await (await DuckdbStore.open(path, { notice: (m) => again.push(m) })).close();
-      assert.deepEqual(again, []);
-    });
+    }
+    assert.deepEqual(await rawRows(path, 'SELECT count(*) FROM o.t__history WHERE _tt_order IS NULL'), [
+      [0n],
+    ]);
+    // Opened again, nothing is left to do.
+    const again: string[] = [];
+    await (await DuckdbStore.open(path, { notice: (m) => again.push(m) })).close();
+    assert.deepEqual(again, []);
   });
 });
