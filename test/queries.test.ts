@@ -435,7 +435,7 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       await raw(`UPDATE "_tabletime"."store" SET value = '1' WHERE name = 'views'`);
       await (await reopen()).close();
       assert.equal(Number(await raw('SELECT count(*) FROM "q"."a"')), modelAt(all.a, Infinity).length);
-      assert.equal(await raw(`SELECT value FROM "_tabletime"."store" WHERE name = 'views'`), '7');
+      assert.equal(await raw(`SELECT value FROM "_tabletime"."store" WHERE name = 'views'`), '8');
       store = await reopen();
     });
 

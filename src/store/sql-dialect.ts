@@ -80,6 +80,13 @@ export interface SqlDialect {
    */
   readonly versionIdKey: boolean;
   /**
+   * Metadata columns (name, portable type) a new history table holds first, in this order, before
+   * the source's: those its scans filter on, where the database reads a row's columns only up to
+   * the last one a filter needs (PostgreSQL). A name META_TYPES lacks is the dialect's own column
+   * (PostgreSQL's `_tt_valid_to`). Without it, the source's columns, then META_TYPES.
+   */
+  readonly leadingColumns?: readonly (readonly [string, string])[];
+  /**
    * The last version of each key (or of each keyless row) among the versions of `hist` that pass
    * `where`, deleted ones left out: what `lastVersions` selects, by a plan this database runs
    * faster. `columns` are the source columns the history holds. Without it (or undefined), `lastVersions`.

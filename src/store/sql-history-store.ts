@@ -42,9 +42,11 @@ export const META_SCHEMA = '_tabletime';
  * later commit time), not the next version's. 5: DuckDB's current view and as-of macro group keyed
  * versions by `_tt_key` and take keyless rows apart. 6: a table without a key's current view and
  * as-of leave out the rows its tombstones removed (keylessRows). 7: DuckDB's histories keep each
- * version's order as a number (`_tt_order`, filled in for older ones) and its plans use it.
+ * version's order as a number (`_tt_order`, filled in for older ones) and its plans use it. 8:
+ * PostgreSQL's versions view and as-of function name their columns (the source's, the metadata,
+ * the end), as new histories keep the as-of filter's columns first.
  */
-const VIEWS_VERSION = '7';
+const VIEWS_VERSION = '8';
 
 /**
  * Metadata columns and their (portable) SQL types; `_tt_version_id` identifies a version (a key
@@ -331,9 +333,11 @@ export class SqlHistoryStore implements HistoryStore {
     if (created) {
       const create = d.createSchema(schema.database);
       if (create) statements.push(create);
+      const lead = d.leadingColumns ?? [];
       const cols = [
+        ...lead.map(([n, t]) => `${n} ${d.metaType(t)}`),
         ...schema.columns.map((c) => `${d.ident(c.name)} ${d.columnType(c)}`),
-        ...META_TYPES.map(([n, t]) => `${n} ${d.metaType(t)}`),
+        ...META_TYPES.filter(([n]) => !lead.some(([l]) => l === n)).map(([n, t]) => `${n} ${d.metaType(t)}`),
         ...(d.versionIdKey ? [d.primaryKey(['_tt_version_id'])] : []),
       ];
       statements.push(`CREATE TABLE IF NOT EXISTS ${hist} (${cols.join(', ')})`);
