@@ -4,7 +4,7 @@
  * nothing, every line it cannot prove it reads the same way; apply then reads those in JavaScript.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -396,6 +396,44 @@ describe('apply: DuckDB reading change files itself', () => {
       await applyReadFiles(paths, options(store, dir));
     }
     assert.deepEqual(await historyOf(a), await historyOf(b));
+  });
+
+  it('files every change of a table with a column named _tt_… as a dead letter, by either path; the other tables land', async () => {
+    const clash = schema(
+      'clash',
+      [
+        ['id', 'int'],
+        ['_TT_Key', 'varchar(10)'],
+      ],
+      ['id'],
+    );
+    const { dir, registry, paths } = await bucket('reserved', [
+      { schema: ALL, events: [binlogEvent(ALL, full(31, 'r'))] },
+      { schema: clash, events: [1, 2].map((id) => binlogEvent(clash, { id, _TT_Key: 'mine' })) },
+    ]);
+    for (const native of [true, false]) {
+      const label = `reserved-${native ? 'native' : 'read'}`;
+      await using store = await DuckdbStore.open(join(root, `${label}.duckdb`));
+      const opts = { ...options(store, dir), deadLetterDir: join(root, `${label}-dead`) };
+      const r = native ? await applyFiles(paths, opts, registry) : await applyReadFiles(paths, opts);
+      assert.deepEqual([r.files, r.inserted, r.deadLetters], [2, 1, 2], label);
+      assert.deepEqual(
+        (await store.tables()).map((t) => `${t.database}.${t.table}`),
+        ['shop.every_kind'],
+        label,
+      );
+      const letters = (
+        await readFile(join(opts.deadLetterDir, (await readdir(opts.deadLetterDir))[0]!), 'utf8')
+      )
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { code: string; reason: string });
+      assert.deepEqual(
+        letters.map((l) => l.code),
+        ['RESERVED_COLUMN', 'RESERVED_COLUMN'],
+      );
+      assert.match(letters[0]!.reason, /^shop\.clash has a column named _TT_Key: .*rename the column/);
+    }
   });
 
   // Lines the native path must not take: each is refused (nothing stored), and apply reads it in

@@ -12,6 +12,8 @@ import {
   type ChangeEvent,
   columnFromSqlType,
   type ColumnSchema,
+  InputError,
+  reservedColumn,
   TabletimeError,
   type TableSchema,
 } from '../core/index.ts';
@@ -106,6 +108,19 @@ class RowOrdinal {
   }
 }
 
+/**
+ * `schema`, unless a column's name starts with `_tt_`: a history cannot hold it beside tabletime's
+ * own columns, so each of the table's changes is a dead letter (and the other tables go on).
+ */
+function storable(schema: TableSchema): TableSchema {
+  const name = reservedColumn(schema);
+  if (name === undefined) return schema;
+  throw new InputError(
+    'RESERVED_COLUMN',
+    `${schema.database}.${schema.table} has a column named ${name}: names starting with _tt_ are tabletime's own in the history; rename the column at the source, or leave the table out of capture (--exclude-tables)`,
+  );
+}
+
 function deadLetterFrom(err: unknown, file: string, line: number, raw: string): DeadLetter {
   if (err instanceof TabletimeError && err.kind === 'input')
     return { file, line, code: err.code, reason: err.message, raw };
@@ -198,7 +213,12 @@ async function* readJsonLines(
         return;
       }
       const ctx = lookup(event.schemaKey, event.database, event.table);
-      yield { kind: 'event', event, line: lineNo, schema: known ? known.schema : schemaOf(event, ctx) };
+      yield {
+        kind: 'event',
+        event,
+        line: lineNo,
+        schema: storable(known ? known.schema : schemaOf(event, ctx)),
+      };
     } catch (err) {
       yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, lineNo, text) };
     }
@@ -273,7 +293,7 @@ async function* readAvro(path: string, options: ReadChangeFileOptions): AsyncGen
           wirePayload[col.column.name] = avroValueToWire(rawPayload[col.column.name], col);
         wire.payload = wirePayload;
         const event = eventFromWire(wire, ordinal.next(wire), () => ctx);
-        yield { kind: 'event', event, line: record, schema: schemaOf(event, ctx) };
+        yield { kind: 'event', event, line: record, schema: storable(schemaOf(event, ctx)) };
       } catch (err) {
         yield { kind: 'dead-letter', deadLetter: deadLetterFrom(err, path, record, `avro record ${record}`) };
       }

@@ -45,6 +45,23 @@ export interface TableSchema {
   readonly primaryKeys: readonly string[];
 }
 
+/**
+ * The prefix of tabletime's own columns in a history table (`_tt_key`, `_tt_valid_to`, …;
+ * docs/history-tables.md). A source column whose name starts with it, in any case (DuckDB's names
+ * ignore case), could clash with one of them, now or when a later version adds one.
+ */
+export const RESERVED_PREFIX = '_tt_';
+
+/** The first column of `schema` whose name starts with RESERVED_PREFIX, or undefined. */
+export function reservedColumn(schema: TableSchema): string | undefined {
+  // Read for every change apply reads: most names are ruled out by their first character.
+  return schema.columns.find(
+    (c) =>
+      c.name.charCodeAt(0) === 95 &&
+      c.name.slice(0, RESERVED_PREFIX.length).toLowerCase() === RESERVED_PREFIX,
+  )?.name;
+}
+
 const KIND_BY_BASE: Record<string, ColumnKind> = {
   tinyint: 'int',
   smallint: 'int',

@@ -11,7 +11,7 @@
  * read in JavaScript, which stores the row or files it as a dead letter with its reason. Falling
  * back is always safe, only slower.
  */
-import { CHANGE_TYPES, type ColumnSchema, type TableSchema } from '../core/index.ts';
+import { CHANGE_TYPES, type ColumnSchema, reservedColumn, type TableSchema } from '../core/index.ts';
 import { castIn, duckdbType, ident } from './duckdb-types.ts';
 
 /** A SQL string literal. */
@@ -82,6 +82,8 @@ export function prescanRefusal(row: PrescanRow, schema: TableSchema | undefined)
     return 'a line without a text schema_key, database or table';
   if (row.method_type !== 'VARCHAR' || row.read_method === null) return 'a line without a read_method';
   if (!schema) return `schema ${row.schema_key} is not in the registry`;
+  // Its lines are dead letters, which the JavaScript reader files (RESERVED_COLUMN).
+  if (reservedColumn(schema) !== undefined) return 'a column named _tt_…';
   if (schema.database !== row.db || schema.table !== row.tbl) return 'schema_key of another table';
   if (row.primary_keys !== JSON.stringify(schema.primaryKeys)) return 'primary_keys differ from the schema';
   if (row.lo === null || row.hi === null) return 'a line without a numeric log_position';
