@@ -53,6 +53,7 @@ describe('preflight', () => {
   it('reports every problem at once, each with its fix, and exits 1', async () => {
     await db.query('CREATE TABLE shop.nokey (a INT, b INT)');
     await db.query('CREATE TABLE shop.versioned (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING');
+    await db.query('CREATE TABLE shop.clash (id INT PRIMARY KEY, _TT_key INT)');
     await db.query("CREATE USER 'weak'@'127.0.0.1' IDENTIFIED BY 'not-in-any-output-9f2c'");
     await db.query("GRANT SELECT ON shop.ok TO 'weak'@'127.0.0.1'");
     const settings = [
@@ -106,6 +107,16 @@ describe('preflight', () => {
               f.message.includes('shop.versioned'),
           ),
         );
+        assert.ok(
+          rootReport.findings.some(
+            (f) =>
+              f.severity === 'warning' &&
+              f.check === 'column names' &&
+              f.message.startsWith('shop.clash has a column named _TT_key:') &&
+              f.fix.includes('--exclude-tables shop.clash'),
+          ),
+          JSON.stringify(rootReport.findings, null, 1),
+        );
       } finally {
         await rootConn.end();
       }
@@ -131,6 +142,7 @@ describe('preflight', () => {
         await db.query(`SET GLOBAL ${s}`);
       }
       await db.query('DROP TABLE shop.versioned');
+      await db.query('DROP TABLE shop.clash');
     }
   });
 

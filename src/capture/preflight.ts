@@ -224,6 +224,11 @@ export async function preflight(
       GROUP BY t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE`,
   )) as unknown as [{ db: string; t: string; type: string; pk: number | string | null }[]];
   const info = new Map(keyless.map((r) => [`${r.db}.${r.t}`, r]));
+  const [reserved] = (await conn.query(
+    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS t, MIN(COLUMN_NAME) AS c FROM information_schema.COLUMNS
+      WHERE LOWER(COLUMN_NAME) LIKE '\\_tt\\_%' GROUP BY TABLE_SCHEMA, TABLE_NAME`,
+  )) as unknown as [{ db: string; t: string; c: string }[]];
+  const reservedIn = new Map(reserved.map((r) => [`${r.db}.${r.t}`, r.c]));
   for (const { database, table } of tables) {
     const name = `${database}.${table}`;
     try {
@@ -243,6 +248,15 @@ export async function preflight(
         'primary key',
         `${name} has no primary key: every change is kept, but versions cannot be tied to a record, so "history of a key" and as-of by key are not available for it`,
         `ALTER TABLE ${ident(database)}.${ident(table)} ADD PRIMARY KEY (...);`,
+      );
+    }
+    const column = reservedIn.get(name);
+    if (column !== undefined) {
+      add(
+        'warning',
+        'column names',
+        `${name} has a column named ${column}: names starting with _tt_ are tabletime's own in the history, so apply would file each of its changes as a dead letter`,
+        `rename the column, or leave ${name} out (--exclude-tables ${name})`,
       );
     }
     if (
