@@ -20,7 +20,7 @@ import {
   type Row,
   type TableSchema,
 } from '../src/core/index.ts';
-import { DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
+import { type DiffOut, DuckdbStore, type HistoryStore, PostgresStore } from '../src/store/index.ts';
 import { binlogEvent } from './support/events.ts';
 import { createTestPostgres, type TestPostgres, wrongEndsSql } from './support/postgres.ts';
 import { seededRandom, testSeed } from './support/random.ts';
@@ -370,6 +370,15 @@ for (const kind of ['duckdb', 'postgres'] as const) {
       assert.deepEqual(
         { inserted: ids(d.inserted), deleted: ids(d.deleted), changed: d.changed.length },
         { inserted: ['1:k1', '3:k3 again', '4:k4', '5:k5'], deleted: ['2:k2'], changed: 0 },
+      );
+      // Read a page at a time, as the CLI and the HTTP API read it: the same changes, in pages (the
+      // whole diff was read into memory at once before).
+      const pages: DiffOut[] = [];
+      for await (const page of store.diffPages('q', 'k', at(2).commitUs, at(8).commitUs, 2)) pages.push(page);
+      assert.ok(pages.length > 1, `${pages.length} page(s)`);
+      assert.deepEqual(
+        [ids(pages.flatMap((p) => p.inserted)), ids(pages.flatMap((p) => p.deleted))],
+        [ids(d.inserted), ids(d.deleted)],
       );
       const back = await store.diff('q', 'k', at(9).commitUs, at(0).commitUs);
       assert.deepEqual(

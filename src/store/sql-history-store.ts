@@ -98,12 +98,7 @@ export function keylessRows(
   columns: readonly ColumnSchema[],
 ): string {
   const and = (condition: string) => (where ? `${where} AND ${condition}` : `WHERE ${condition}`);
-  // Each value as text, its length first (no value can run into the next), NULL as '~'.
-  const part = (text: string) =>
-    `coalesce(CAST(length(${text}) AS ${d.metaType('VARCHAR')}) || ':' || ${text}, '~')`;
-  const content =
-    d.rowText?.([...columns.map((c) => d.ident(c.name)), '_tt_raw']) ??
-    [...columns.map((c) => part(d.castOut(c, d.ident(c.name)))), part('_tt_raw')].join(' || ');
+  const content = rowContent(d, columns);
   const rows = (deleted: boolean) =>
     `SELECT _tt_version_id, _tt_position, ${content} AS _tt_c FROM ${hist} ${and(
       `_tt_key IS NULL AND ${deleted ? '' : 'NOT '}_tt_deleted`,
@@ -128,6 +123,20 @@ export function keylessRows(
             FROM r JOIN g ON g._tt_c = r._tt_c) w
          WHERE w._tt_n > w._tt_gone) k ON k._tt_version_id = h._tt_version_id
      WHERE ${tombstones}`;
+}
+
+/**
+ * One text for a version's values (its `columns` and `_tt_raw`, referenced by name), equal exactly
+ * when every value is: the dialect's rowText, or each value as text with its length first (no
+ * value can run into the next) and NULL as '~'.
+ */
+function rowContent(d: SqlDialect, columns: readonly ColumnSchema[]): string {
+  const part = (text: string) =>
+    `coalesce(CAST(length(${text}) AS ${d.metaType('VARCHAR')}) || ':' || ${text}, '~')`;
+  return (
+    d.rowText?.([...columns.map((c) => d.ident(c.name)), '_tt_raw']) ??
+    [...columns.map((c) => part(d.castOut(c, d.ident(c.name)))), part('_tt_raw')].join(' || ')
+  );
 }
 
 /**
@@ -891,7 +900,6 @@ export class SqlHistoryStore implements HistoryStore {
 
   async diff(database: string, table: string, from: Moment, to: Moment): Promise<DiffOut> {
     const q = await this.#diffQuery(database, table, from, to);
-    if ('whole' in q) return q.whole;
     return q.toDiff(await this.dialect.rows(q.sql, q.params));
   }
 
@@ -903,8 +911,7 @@ export class SqlHistoryStore implements HistoryStore {
     pageRows = 10_000,
   ): AsyncIterable<DiffOut> {
     const q = await this.#diffQuery(database, table, from, to);
-    if ('whole' in q) yield q.whole;
-    else if (!this.dialect.streamRows) yield q.toDiff(await this.dialect.rows(q.sql, q.params));
+    if (!this.dialect.streamRows) yield q.toDiff(await this.dialect.rows(q.sql, q.params));
     else for await (const page of this.dialect.streamRows(q.sql, q.params, pageRows)) yield q.toDiff(page);
   }
 
@@ -912,60 +919,30 @@ export class SqlHistoryStore implements HistoryStore {
    * A keyed table's diff as one statement: each record with a version between the two moments, its
    * row at `from` beside its row at `to` (a full join on the key), inserted records first, then
    * deleted, then the rest, each by key, as diff lists them; `toDiff` turns its rows into changes
-   * (a record whose values came back to the same is none). A table without a key is answered whole.
+   * (a record whose values came back to the same is none). A table without a key is compared as a
+   * multiset of rows.
    */
   async #diffQuery(
     database: string,
     table: string,
     from: Moment,
     to: Moment,
-  ): Promise<
-    | { whole: DiffOut }
-    | { sql: string; params: SqlParam[]; toDiff: (rows: readonly Record<string, unknown>[]) => DiffOut }
-  > {
+  ): Promise<{
+    sql: string;
+    params: SqlParam[];
+    toDiff: (rows: readonly Record<string, unknown>[]) => DiffOut;
+  }> {
     const d = this.dialect;
     const schema = await this.#schemaOrFail(database, table);
     const byName = new Map(schema.columns.map((c) => [c.name, c]));
     const text = (row: Row, n: string) => JSON.stringify(encodeValue(row[n] ?? null, byName.get(n)!));
-    if (schema.primaryKeys.length === 0) {
-      // No key, so no record to follow from one moment to the other: the rows are a multiset, and
-      // the diff is the rows added and the rows gone (a row held twice counts twice).
-      const out: DiffOut = { inserted: [], deleted: [], changed: [] };
-      const content = (row: Row) => `[${schema.columns.map((c) => text(row, c.name)).join(',')}]`;
-      const gone = new Map<string, Row[]>();
-      for (const row of await this.asOf(database, table, from)) {
-        const key = content(row);
-        const same = gone.get(key);
-        if (same) same.push(row);
-        else gone.set(key, [row]);
-      }
-      for (const row of await this.asOf(database, table, to)) {
-        const same = gone.get(content(row));
-        if (same && same.length > 0) same.pop();
-        else out.inserted.push(row);
-      }
-      for (const rows of gone.values()) out.deleted.push(...rows);
-      return { whole: out };
-    }
-    // Only the records that have a version between the two moments are read.
     const hist = this.#hist(database, table);
     const params: SqlParam[] = [];
-    const side = (at: Moment, name: string) => {
-      const { where, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to }, params);
-      return `(${this.#last(hist, where, schema, byEnd)}) ${name}`;
-    };
-    const b = side(from, 'b');
-    const a = side(to, 'a');
     // Each side's columns as text (castOut), under names of ours: _tt_b0…, _tt_a0….
     const out = (name: string) => [
       ...schema.columns.map((c, i) => `${d.castOut(c, `${name}.${d.ident(c.name)}`)} AS _tt_${name}${i}`),
       `${name}._tt_raw AS _tt_${name}_raw`,
     ];
-    const order = schema.primaryKeys.map((k) => `coalesce(a.${d.ident(k)}, b.${d.ident(k)})`).join(', ');
-    const sql = `SELECT ${[...out('b'), ...out('a')].join(', ')},
-        CASE WHEN b._tt_key IS NULL THEN 0 WHEN a._tt_key IS NULL THEN 1 ELSE 2 END AS _tt_change
-      FROM ${b} FULL OUTER JOIN ${a} ON a._tt_key = b._tt_key
-      ORDER BY _tt_change, ${order}`;
     const rowOf = (r: Record<string, unknown>, name: string): Row => {
       const named: Record<string, unknown> = { _tt_raw: r[`_tt_${name}_raw`] };
       schema.columns.forEach((c, i) => (named[c.name] = r[`_tt_${name}${i}`]));
@@ -985,6 +962,40 @@ export class SqlHistoryStore implements HistoryStore {
       }
       return diff;
     };
+    if (schema.primaryKeys.length === 0) {
+      // No key, so no record to follow from one moment to the other: the rows are a multiset, and
+      // the diff is the rows added and the rows gone (a row held twice counts twice). Each side's
+      // rows are numbered among those of the same values; a row without its match (the same values
+      // and number) on the other side was added or is gone. The database works it out, so a large
+      // table is never held in memory (it was read whole into JavaScript before).
+      const content = rowContent(d, schema.columns);
+      const side = (at: Moment, name: string) => {
+        const { where } = this.#momentFilter(at, undefined, undefined, undefined, params);
+        return `(SELECT v.*, ${content} AS _tt_c,
+                  row_number() OVER (PARTITION BY ${content} ORDER BY _tt_position, _tt_version_id) AS _tt_n
+             FROM (${this.#last(hist, where, schema)}) v) ${name}`;
+      };
+      const b = side(from, 'b');
+      const a = side(to, 'a');
+      const sql = `SELECT ${[...out('b'), ...out('a')].join(', ')},
+          CASE WHEN b._tt_c IS NULL THEN 0 ELSE 1 END AS _tt_change
+        FROM ${b} FULL OUTER JOIN ${a} ON a._tt_c = b._tt_c AND a._tt_n = b._tt_n
+        WHERE a._tt_c IS NULL OR b._tt_c IS NULL
+        ORDER BY _tt_change, coalesce(a._tt_c, b._tt_c), coalesce(a._tt_n, b._tt_n)`;
+      return { sql, params, toDiff };
+    }
+    // Only the records that have a version between the two moments are read.
+    const side = (at: Moment, name: string) => {
+      const { where, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to }, params);
+      return `(${this.#last(hist, where, schema, byEnd)}) ${name}`;
+    };
+    const b = side(from, 'b');
+    const a = side(to, 'a');
+    const order = schema.primaryKeys.map((k) => `coalesce(a.${d.ident(k)}, b.${d.ident(k)})`).join(', ');
+    const sql = `SELECT ${[...out('b'), ...out('a')].join(', ')},
+        CASE WHEN b._tt_key IS NULL THEN 0 WHEN a._tt_key IS NULL THEN 1 ELSE 2 END AS _tt_change
+      FROM ${b} FULL OUTER JOIN ${a} ON a._tt_key = b._tt_key
+      ORDER BY _tt_change, ${order}`;
     return { sql, params, toDiff };
   }
 
