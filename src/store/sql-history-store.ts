@@ -971,9 +971,8 @@ export class SqlHistoryStore implements HistoryStore {
       const content = rowContent(d, schema.columns);
       const side = (at: Moment, name: string) => {
         const { where } = this.#momentFilter(at, undefined, undefined, undefined, params);
-        return `(SELECT v.*, ${content} AS _tt_c,
-                  row_number() OVER (PARTITION BY ${content} ORDER BY _tt_position, _tt_version_id) AS _tt_n
-             FROM (${this.#last(hist, where, schema)}) v) ${name}`;
+        return `(SELECT w.*, row_number() OVER (PARTITION BY _tt_c ORDER BY _tt_position, _tt_version_id) AS _tt_n
+             FROM (SELECT v.*, ${content} AS _tt_c FROM (${this.#last(hist, where, schema)}) v) w) ${name}`;
       };
       const b = side(from, 'b');
       const a = side(to, 'a');
