@@ -146,6 +146,30 @@ function modelAt(all: readonly Change[], at: number): Row[] {
 const sortRows = (rows: readonly Row[]) =>
   (plain(rows) as Record<string, unknown>[]).map((r) => JSON.stringify(r)).sort();
 
+/** The diff from one moment to the other by the model (null: now), each list sorted as sortRows. */
+function modelDiff(all: readonly Change[], schema: TableSchema, from: number | null, to: number | null) {
+  const keyOf = (r: Row) => JSON.stringify(plain(schema.primaryKeys.map((k) => r[k])));
+  const [before, after] = [from, to].map(
+    (at) => new Map(modelAt(all, at ?? Infinity).map((r) => [keyOf(r), r] as const)),
+  ) as [Map<string, Row>, Map<string, Row>];
+  const same = (x: unknown, y: unknown) => JSON.stringify(plain(x)) === JSON.stringify(plain(y));
+  const changed = [...after]
+    .filter(([k, r]) => before.has(k) && !same(before.get(k), r))
+    .map(([k, r]) => {
+      const old = before.get(k)!;
+      return {
+        before: old,
+        after: r,
+        columns: schema.columns.map((c) => c.name).filter((n) => !same(old[n], r[n])),
+      };
+    });
+  return {
+    inserted: sortRows([...after].filter(([k]) => !before.has(k)).map(([, r]) => r)),
+    deleted: sortRows([...before].filter(([k]) => !after.has(k)).map(([, r]) => r)),
+    changed: changed.map((c) => JSON.stringify(plain(c))).sort(),
+  };
+}
+
 for (const kind of ['duckdb', 'postgres'] as const) {
   describe(`${kind}: queries against a model`, () => {
     let root: string;
@@ -261,6 +285,28 @@ for (const kind of ['duckdb', 'postgres'] as const) {
         }
         assert.equal((await store.history('q', table)).length, list.length, table);
       }
+    });
+
+    it('diff matches the model between every two moments, either way round', async () => {
+      let reversed = 0;
+      for (const [table, list, schema] of tables) {
+        const at: (number | null)[] = table === 'c' ? everySecond.filter((_, i) => i % 12 === 0) : moments;
+        for (const [from, to] of [...at, null].flatMap((f) => [...at, null].map((t) => [f, t] as const))) {
+          const got = await store.diff('q', table, from, to);
+          const expected = modelDiff(list, schema, from, to);
+          const where = `${table} from ${from === null ? 'now' : from - BASE} to ${to === null ? 'now' : to - BASE}`;
+          assert.deepEqual(sortRows(got.inserted), expected.inserted, `${where}: inserted`);
+          assert.deepEqual(sortRows(got.deleted), expected.deleted, `${where}: deleted`);
+          assert.deepEqual(
+            got.changed.map((c) => JSON.stringify(plain(c))).sort(),
+            expected.changed,
+            `${where}: changed`,
+          );
+          if ((from ?? Infinity) > (to ?? Infinity) && expected.deleted.length + expected.changed.length > 0)
+            reversed++;
+        }
+      }
+      assert.ok(reversed > 0, 'some diffs asked backwards have changes');
     });
 
     it('diff a page at a time gives the same changes in the same order, in pages of the size asked', async () => {

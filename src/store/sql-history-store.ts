@@ -722,13 +722,7 @@ export class SqlHistoryStore implements HistoryStore {
     const byEnd = this.#byEnd(at);
     const upTo = byEnd ? this.#validAt(at as number | null, params) : this.#upTo(at, params);
     if (upTo) conditions.push(upTo);
-    if (changed) {
-      // Only records with a version in (from, to]: what a diff can show.
-      const window = [this.#upTo(changed.from, params, true), this.#upTo(changed.to, params)].filter(Boolean);
-      conditions.push(
-        `_tt_key IN (SELECT _tt_key FROM ${changed.hist} ${window.length > 0 ? `WHERE ${window.join(' AND ')}` : ''})`,
-      );
-    }
+    if (changed) conditions.push(this.#changedBetween(changed.hist, changed.from, changed.to, params));
     if (keys) {
       if (keys.length === 0) conditions.push('1 = 0');
       else {
@@ -751,6 +745,17 @@ export class SqlHistoryStore implements HistoryStore {
       conditions.push(`(${ors.map((o) => `(${o})`).join(' OR ')})`);
     }
     return { where: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', params, byEnd };
+  }
+
+  /**
+   * The condition "a record with a version after one moment and at or before the other": what a
+   * diff can show. Either moment may be the earlier (a diff asked backwards shows the changes
+   * undone); the half of the window that runs backwards keeps nothing.
+   */
+  #changedBetween(hist: string, from: Moment, to: Moment, params: SqlParam[]): string {
+    const half = (after: Moment, upTo: Moment) =>
+      [this.#upTo(after, params, true), this.#upTo(upTo, params)].filter(Boolean).join(' AND ') || '1 = 1';
+    return `_tt_key IN (SELECT _tt_key FROM ${hist} WHERE (${half(from, to)}) OR (${half(to, from)}))`;
   }
 
   async asOf(database: string, table: string, at: Moment, options: AsOfOptions = {}): Promise<Row[]> {
@@ -983,6 +988,26 @@ export class SqlHistoryStore implements HistoryStore {
         ORDER BY _tt_change, coalesce(a._tt_c, b._tt_c), coalesce(a._tt_n, b._tt_n)`;
       return { sql, params, toDiff };
     }
+    const order = schema.primaryKeys.map((k) => `coalesce(a.${d.ident(k)}, b.${d.ident(k)})`).join(', ');
+    const select = `SELECT ${[...out('b'), ...out('a')].join(', ')},
+        CASE WHEN b._tt_key IS NULL THEN 0 WHEN a._tt_key IS NULL THEN 1 ELSE 2 END AS _tt_change`;
+    if (this.#byEnd(from) && this.#byEnd(to)) {
+      // Both moments found by each version's stored end (PostgreSQL): the changed records' versions
+      // valid at either moment are read once, then split by moment. Two reads of the table (the
+      // changed records, their versions) instead of four (each side read both again).
+      const changed = this.#changedBetween(hist, from, to, params);
+      const [atFrom, atTo] = [
+        this.#validAt(from as number | null, params),
+        this.#validAt(to as number | null, params),
+      ];
+      const sql = `WITH _tt_alive AS (
+          SELECT * FROM ${hist} WHERE ${changed} AND NOT _tt_deleted AND ((${atFrom}) OR (${atTo})))
+        ${select}
+        FROM (SELECT * FROM _tt_alive WHERE ${atFrom}) b FULL OUTER JOIN (SELECT * FROM _tt_alive WHERE ${atTo}) a
+          ON a._tt_key = b._tt_key
+        ORDER BY _tt_change, ${order}`;
+      return { sql, params, toDiff };
+    }
     // Only the records that have a version between the two moments are read.
     const side = (at: Moment, name: string) => {
       const { where, byEnd } = this.#momentFilter(at, undefined, undefined, { hist, from, to }, params);
@@ -990,9 +1015,7 @@ export class SqlHistoryStore implements HistoryStore {
     };
     const b = side(from, 'b');
     const a = side(to, 'a');
-    const order = schema.primaryKeys.map((k) => `coalesce(a.${d.ident(k)}, b.${d.ident(k)})`).join(', ');
-    const sql = `SELECT ${[...out('b'), ...out('a')].join(', ')},
-        CASE WHEN b._tt_key IS NULL THEN 0 WHEN a._tt_key IS NULL THEN 1 ELSE 2 END AS _tt_change
+    const sql = `${select}
       FROM ${b} FULL OUTER JOIN ${a} ON a._tt_key = b._tt_key
       ORDER BY _tt_change, ${order}`;
     return { sql, params, toDiff };
