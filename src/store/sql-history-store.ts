@@ -994,14 +994,23 @@ export class SqlHistoryStore implements HistoryStore {
     if (this.#byEnd(from) && this.#byEnd(to)) {
       // Both moments found by each version's stored end (PostgreSQL): the changed records' versions
       // valid at either moment are read once, then split by moment. Two reads of the table (the
-      // changed records, their versions) instead of four (each side read both again).
+      // changed records, their versions) instead of four (each side read both again). Only the
+      // columns the answer and the split need are kept: most of a version's width is metadata.
       const changed = this.#changedBetween(hist, from, to, params);
       const [atFrom, atTo] = [
         this.#validAt(from as number | null, params),
         this.#validAt(to as number | null, params),
       ];
+      const kept = [
+        ...schema.columns.map((c) => d.ident(c.name)),
+        '_tt_raw',
+        '_tt_key',
+        '_tt_commit_ts',
+        '_tt_valid_to',
+      ];
       const sql = `WITH _tt_alive AS (
-          SELECT * FROM ${hist} WHERE ${changed} AND NOT _tt_deleted AND ((${atFrom}) OR (${atTo})))
+          SELECT ${kept.join(', ')} FROM ${hist}
+           WHERE ${changed} AND NOT _tt_deleted AND ((${atFrom}) OR (${atTo})))
         ${select}
         FROM (SELECT * FROM _tt_alive WHERE ${atFrom}) b FULL OUTER JOIN (SELECT * FROM _tt_alive WHERE ${atTo}) a
           ON a._tt_key = b._tt_key
