@@ -4,6 +4,7 @@
  * Errors stop capture; warnings say what will happen.
  */
 import type { Connection } from 'mysql2/promise';
+import { RESERVED_PREFIX } from '../core/index.ts';
 import { ident } from './select-values.ts';
 import { selectedTables } from './snapshot.ts';
 
@@ -224,9 +225,11 @@ export async function preflight(
       GROUP BY t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE`,
   )) as unknown as [{ db: string; t: string; type: string; pk: number | string | null }[]];
   const info = new Map(keyless.map((r) => [`${r.db}.${r.t}`, r]));
+  // The columns reservedColumn refuses (its prefix, in any case), for every table at once.
   const [reserved] = (await conn.query(
     `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS t, MIN(COLUMN_NAME) AS c FROM information_schema.COLUMNS
-      WHERE LOWER(COLUMN_NAME) LIKE '\\_tt\\_%' GROUP BY TABLE_SCHEMA, TABLE_NAME`,
+      WHERE LOWER(COLUMN_NAME) LIKE ? GROUP BY TABLE_SCHEMA, TABLE_NAME`,
+    [`${RESERVED_PREFIX.replaceAll('_', '\\_')}%`],
   )) as unknown as [{ db: string; t: string; c: string }[]];
   const reservedIn = new Map(reserved.map((r) => [`${r.db}.${r.t}`, r.c]));
   for (const { database, table } of tables) {
